@@ -1,0 +1,110 @@
+
+/*
+ * The file destination: canonical records appended to a local file, one
+ * per line.  The file is one of nginx's open files, so it is reopened on
+ * "nginx -s reopen" (USR1) like access logs.  Each request's records go
+ * out in one write() to a file opened with O_APPEND: lines of concurrent
+ * workers never interleave.
+ */
+
+
+#include "ngx_http_capture_module.h"
+
+
+typedef struct {
+    ngx_open_file_t  *file;
+} ngx_http_capture_file_t;
+
+
+static char *ngx_http_capture_file_init(ngx_conf_t *cf,
+    ngx_http_capture_dest_t *dest);
+static ngx_int_t ngx_http_capture_file_deliver(ngx_http_request_t *r,
+    ngx_http_capture_dest_t *dest, u_char *records, size_t len,
+    ngx_uint_t nevents);
+
+
+ngx_http_capture_dest_type_t  ngx_http_capture_file_type = {
+    ngx_string("file"),
+    ngx_http_capture_file_init,
+    ngx_http_capture_file_deliver
+};
+
+
+static char *
+ngx_http_capture_file_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_file_t   *f;
+    ngx_http_capture_param_t  *path;
+
+    path = ngx_http_capture_dest_param(dest, "path");
+
+    if (path == NULL) {
+        ngx_http_capture_dest_error(cf, dest, dest->line,
+                                    "capture destination \"%V\" of type "
+                                    "\"file\" has no \"path\"", &dest->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (path->nvalues != 1 || path->values[0].len == 0) {
+        ngx_http_capture_dest_error(cf, dest, path->line,
+                                    "invalid \"path\" in capture destination "
+                                    "\"%V\"", &dest->name);
+        return NGX_CONF_ERROR;
+    }
+
+    f = ngx_pcalloc(cf->pool, sizeof(ngx_http_capture_file_t));
+    if (f == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* nginx opens it with O_APPEND when the cycle starts, and reopens it */
+
+    f->file = ngx_conf_open_file(cf->cycle, &path->values[0]);
+    if (f->file == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    dest->data = f;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_capture_file_deliver(ngx_http_request_t *r,
+    ngx_http_capture_dest_t *dest, u_char *records, size_t len,
+    ngx_uint_t nevents)
+{
+    ssize_t                   n;
+    ngx_err_t                 err;
+    ngx_http_capture_file_t  *f = dest->data;
+
+    if (f->file->fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "capture destination \"%V\": \"%V\" is not open",
+                      &dest->name, &f->file->name);
+        return NGX_ERROR;
+    }
+
+    n = ngx_write_fd(f->file->fd, records, len);
+
+    if (n == (ssize_t) len) {
+        return NGX_OK;
+    }
+
+    if (n == -1) {
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, err,
+                      "capture destination \"%V\": write() to \"%V\" "
+                      "failed, %ui events not written",
+                      &dest->name, &f->file->name, nevents);
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "capture destination \"%V\": write() to \"%V\" was "
+                  "incomplete: %z of %uz", &dest->name, &f->file->name,
+                  n, len);
+
+    return NGX_ERROR;
+}

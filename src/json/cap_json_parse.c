@@ -1,0 +1,294 @@
+
+/*
+ * JSON text -> tree, through yajl's streaming callbacks.  Strings and
+ * numbers that yajl hands out as pointers into the input are used in
+ * place; only unescaped copies are allocated.
+ */
+
+
+#include <yajl/yajl_parse.h>
+
+#include "cap_json.h"
+
+
+typedef struct {
+    cap_pool_t         *pool;
+    const cap_uchar_t  *start;
+    const cap_uchar_t  *end;
+    cap_json_t         *root;
+    cap_json_t         *stack[CAP_JSON_MAX_DEPTH];
+    unsigned            depth;
+    cap_str_t           key;
+    unsigned            too_deep:1;
+    unsigned            nomem:1;
+} cap_json_ctx_t;
+
+
+static cap_json_t *cap_json_add(cap_json_ctx_t *ctx, cap_json_type_t type);
+static int cap_json_str(cap_json_ctx_t *ctx, cap_str_t *dst,
+    const unsigned char *s, size_t len);
+static int cap_json_on_null(void *data);
+static int cap_json_on_boolean(void *data, int b);
+static int cap_json_on_number(void *data, const char *s, size_t len);
+static int cap_json_on_string(void *data, const unsigned char *s,
+    size_t len);
+static int cap_json_on_start_map(void *data);
+static int cap_json_on_map_key(void *data, const unsigned char *s,
+    size_t len);
+static int cap_json_on_end(void *data);
+static int cap_json_on_start_array(void *data);
+
+
+static const yajl_callbacks  cap_json_callbacks = {
+    cap_json_on_null,
+    cap_json_on_boolean,
+    NULL,
+    NULL,
+    cap_json_on_number,
+    cap_json_on_string,
+    cap_json_on_start_map,
+    cap_json_on_map_key,
+    cap_json_on_end,
+    cap_json_on_start_array,
+    cap_json_on_end
+};
+
+
+cap_json_t *
+cap_json_parse(cap_pool_t *pool, const cap_uchar_t *text, size_t len,
+    cap_error_t *err)
+{
+    size_t          n;
+    yajl_handle     h;
+    yajl_status     rc;
+    cap_json_ctx_t  ctx;
+    unsigned char  *msg;
+
+    memset(&ctx, 0, sizeof(cap_json_ctx_t));
+    ctx.pool = pool;
+    ctx.start = text;
+    ctx.end = text + len;
+
+    h = yajl_alloc(&cap_json_callbacks, NULL, &ctx);
+    if (h == NULL) {
+        cap_error_set(err, CAP_E_NOMEM, "out of memory");
+        return NULL;
+    }
+
+    rc = yajl_parse(h, text, len);
+    if (rc == yajl_status_ok) {
+        rc = yajl_complete_parse(h);
+    }
+
+    if (rc == yajl_status_ok && ctx.root != NULL) {
+        yajl_free(h);
+        return ctx.root;
+    }
+
+    if (ctx.nomem) {
+        cap_error_set(err, CAP_E_NOMEM, "out of memory");
+
+    } else if (ctx.too_deep) {
+        cap_error_set(err, CAP_E_PARSE,
+                      "failed to parse request: nested deeper than %d",
+                      CAP_JSON_MAX_DEPTH);
+
+    } else {
+        msg = yajl_get_error(h, 0, text, len);
+        n = (msg != NULL) ? strlen((char *) msg) : 0;
+
+        /* yajl's messages end with a newline */
+        while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' ')) {
+            n--;
+        }
+
+        cap_error_set(err, CAP_E_PARSE,
+                      "failed to parse request: invalid JSON at byte %zu: "
+                      "%.*s", yajl_get_bytes_consumed(h), (int) n,
+                      msg ? (char *) msg : "");
+
+        if (msg != NULL) {
+            yajl_free_error(h, msg);
+        }
+    }
+
+    yajl_free(h);
+
+    return NULL;
+}
+
+
+static cap_json_t *
+cap_json_add(cap_json_ctx_t *ctx, cap_json_type_t type)
+{
+    cap_json_t  *v, *parent;
+
+    v = ctx->pool->alloc(ctx->pool->data, sizeof(cap_json_t));
+    if (v == NULL) {
+        ctx->nomem = 1;
+        return NULL;
+    }
+
+    memset(v, 0, sizeof(cap_json_t));
+    v->type = type;
+
+    if (ctx->depth == 0) {
+        ctx->root = v;
+        return v;
+    }
+
+    parent = ctx->stack[ctx->depth - 1];
+
+    if (parent->type == CAP_JSON_OBJECT) {
+        v->key = ctx->key;
+    }
+
+    if (parent->last != NULL) {
+        parent->last->next = v;
+
+    } else {
+        parent->first = v;
+    }
+
+    parent->last = v;
+    parent->count++;
+
+    return v;
+}
+
+
+static int
+cap_json_str(cap_json_ctx_t *ctx, cap_str_t *dst, const unsigned char *s,
+    size_t len)
+{
+    cap_uchar_t  *p;
+
+    /* yajl points into the input when the string needed no unescaping */
+
+    if (s >= ctx->start && s + len <= ctx->end) {
+        dst->data = (cap_uchar_t *) s;
+        dst->len = len;
+        return 1;
+    }
+
+    p = ctx->pool->alloc(ctx->pool->data, len ? len : 1);
+    if (p == NULL) {
+        ctx->nomem = 1;
+        return 0;
+    }
+
+    if (len) {
+        memcpy(p, s, len);
+    }
+
+    dst->data = p;
+    dst->len = len;
+
+    return 1;
+}
+
+
+static int
+cap_json_on_null(void *data)
+{
+    return cap_json_add(data, CAP_JSON_NULL) != NULL;
+}
+
+
+static int
+cap_json_on_boolean(void *data, int b)
+{
+    return cap_json_add(data, b ? CAP_JSON_TRUE : CAP_JSON_FALSE) != NULL;
+}
+
+
+static int
+cap_json_on_number(void *data, const char *s, size_t len)
+{
+    cap_json_t  *v;
+
+    v = cap_json_add(data, CAP_JSON_NUMBER);
+    if (v == NULL) {
+        return 0;
+    }
+
+    return cap_json_str(data, &v->str, (const unsigned char *) s, len);
+}
+
+
+static int
+cap_json_on_string(void *data, const unsigned char *s, size_t len)
+{
+    cap_json_t  *v;
+
+    v = cap_json_add(data, CAP_JSON_STRING);
+    if (v == NULL) {
+        return 0;
+    }
+
+    return cap_json_str(data, &v->str, s, len);
+}
+
+
+static int
+cap_json_on_start_map(void *data)
+{
+    cap_json_t      *v;
+    cap_json_ctx_t  *ctx = data;
+
+    if (ctx->depth == CAP_JSON_MAX_DEPTH) {
+        ctx->too_deep = 1;
+        return 0;
+    }
+
+    v = cap_json_add(ctx, CAP_JSON_OBJECT);
+    if (v == NULL) {
+        return 0;
+    }
+
+    ctx->stack[ctx->depth++] = v;
+
+    return 1;
+}
+
+
+static int
+cap_json_on_map_key(void *data, const unsigned char *s, size_t len)
+{
+    cap_json_ctx_t  *ctx = data;
+
+    return cap_json_str(ctx, &ctx->key, s, len);
+}
+
+
+static int
+cap_json_on_end(void *data)
+{
+    cap_json_ctx_t  *ctx = data;
+
+    ctx->depth--;
+
+    return 1;
+}
+
+
+static int
+cap_json_on_start_array(void *data)
+{
+    cap_json_t      *v;
+    cap_json_ctx_t  *ctx = data;
+
+    if (ctx->depth == CAP_JSON_MAX_DEPTH) {
+        ctx->too_deep = 1;
+        return 0;
+    }
+
+    v = cap_json_add(ctx, CAP_JSON_ARRAY);
+    if (v == NULL) {
+        return 0;
+    }
+
+    ctx->stack[ctx->depth++] = v;
+
+    return 1;
+}

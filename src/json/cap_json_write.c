@@ -1,0 +1,270 @@
+
+/*
+ * The tree's accessors and its compact serialiser.
+ */
+
+
+#include "cap_json.h"
+
+
+static int cap_json_write_value(cap_buf_t *b, cap_json_t *v,
+    unsigned depth);
+
+
+/* 1: the byte needs escaping in a JSON string */
+static const cap_uchar_t  cap_json_escape[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,     /* '"' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,     /* '\\' */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,     /* DEL */
+};
+
+
+cap_json_t *
+cap_json_get(cap_json_t *obj, const char *key, size_t len)
+{
+    cap_json_t  *v, *found;
+
+    if (obj == NULL || obj->type != CAP_JSON_OBJECT) {
+        return NULL;
+    }
+
+    found = NULL;
+
+    /* the last of duplicate keys wins, as in most JSON readers */
+
+    for (v = obj->first; v != NULL; v = v->next) {
+        if (v->key.len == len && memcmp(v->key.data, key, len) == 0) {
+            found = v;
+        }
+    }
+
+    return found;
+}
+
+
+cap_json_t *
+cap_json_set(cap_pool_t *pool, cap_json_t *obj, const cap_uchar_t *key,
+    size_t len, cap_json_t *value)
+{
+    cap_json_t  *v, *next;
+    cap_str_t    k;
+
+    v = cap_json_get(obj, (const char *) key, len);
+
+    if (v != NULL) {
+        k = v->key;
+        next = v->next;
+
+        *v = *value;
+
+        v->key = k;
+        v->next = next;
+
+        return v;
+    }
+
+    v = cap_alloc(pool, sizeof(cap_json_t));
+    if (v == NULL) {
+        return NULL;
+    }
+
+    *v = *value;
+
+    v->key.data = (cap_uchar_t *) key;
+    v->key.len = len;
+    v->next = NULL;
+
+    if (obj->last != NULL) {
+        obj->last->next = v;
+
+    } else {
+        obj->first = v;
+    }
+
+    obj->last = v;
+    obj->count++;
+
+    return v;
+}
+
+
+cap_json_t *
+cap_json_new(cap_pool_t *pool, cap_json_type_t type)
+{
+    cap_json_t  *v;
+
+    v = cap_calloc(pool, sizeof(cap_json_t));
+    if (v == NULL) {
+        return NULL;
+    }
+
+    v->type = type;
+
+    return v;
+}
+
+
+cap_json_t *
+cap_json_new_string(cap_pool_t *pool, const cap_uchar_t *s, size_t len)
+{
+    cap_json_t  *v;
+
+    v = cap_json_new(pool, CAP_JSON_STRING);
+    if (v == NULL) {
+        return NULL;
+    }
+
+    v->str.data = (cap_uchar_t *) s;
+    v->str.len = len;
+
+    return v;
+}
+
+
+int
+cap_json_write(cap_buf_t *b, cap_json_t *v)
+{
+    return cap_json_write_value(b, v, 0);
+}
+
+
+int
+cap_json_write_string(cap_buf_t *b, const cap_uchar_t *s, size_t len)
+{
+    size_t              i, run;
+    cap_uchar_t         c, esc[6];
+    static const char   hex[] = "0123456789abcdef";
+
+    if (cap_buf_reserve(b, len + 2) != CAP_OK) {
+        return CAP_ERROR;
+    }
+
+    b->data[b->len++] = '"';
+
+    i = 0;
+
+    while (i < len) {
+
+        for (run = i; run < len && !cap_json_escape[s[run]]; run++) {
+            /* void */
+        }
+
+        if (run > i) {
+            if (cap_buf_append(b, s + i, run - i) != CAP_OK) {
+                return CAP_ERROR;
+            }
+
+            i = run;
+            continue;
+        }
+
+        c = s[i++];
+
+        esc[0] = '\\';
+
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = c;
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0xf];
+
+            if (cap_buf_append(b, esc, 6) != CAP_OK) {
+                return CAP_ERROR;
+            }
+
+            continue;
+        }
+
+        if (cap_buf_append(b, esc, 2) != CAP_OK) {
+            return CAP_ERROR;
+        }
+    }
+
+    return cap_buf_append_char(b, '"');
+}
+
+
+static int
+cap_json_write_value(cap_buf_t *b, cap_json_t *v, unsigned depth)
+{
+    cap_json_t  *c;
+
+    switch (v->type) {
+
+    case CAP_JSON_NULL:
+        return cap_buf_append_literal(b, "null");
+
+    case CAP_JSON_FALSE:
+        return cap_buf_append_literal(b, "false");
+
+    case CAP_JSON_TRUE:
+        return cap_buf_append_literal(b, "true");
+
+    case CAP_JSON_NUMBER:
+        return cap_buf_append(b, v->str.data, v->str.len);
+
+    case CAP_JSON_STRING:
+        return cap_json_write_string(b, v->str.data, v->str.len);
+
+    case CAP_JSON_ARRAY:
+    case CAP_JSON_OBJECT:
+        break;
+    }
+
+    if (depth > CAP_JSON_MAX_DEPTH) {
+        return CAP_ERROR;
+    }
+
+    if (cap_buf_append_char(b, v->type == CAP_JSON_ARRAY ? '[' : '{')
+        != CAP_OK)
+    {
+        return CAP_ERROR;
+    }
+
+    for (c = v->first; c != NULL; c = c->next) {
+
+        if (c != v->first && cap_buf_append_char(b, ',') != CAP_OK) {
+            return CAP_ERROR;
+        }
+
+        if (v->type == CAP_JSON_OBJECT) {
+            if (cap_json_write_string(b, c->key.data, c->key.len) != CAP_OK
+                || cap_buf_append_char(b, ':') != CAP_OK)
+            {
+                return CAP_ERROR;
+            }
+        }
+
+        if (cap_json_write_value(b, c, depth + 1) != CAP_OK) {
+            return CAP_ERROR;
+        }
+    }
+
+    return cap_buf_append_char(b, v->type == CAP_JSON_ARRAY ? ']' : '}');
+}

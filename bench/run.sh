@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# make bench: one nginx worker, wrk on loopback, in one run:
+#   return   nginx "return 200" on the same request
+#   proxy    PostHog's recommended reverse proxy (proxy_pass) to a local
+#            upstream (a second nginx)
+#   capture  the module capturing to the file destination
+#   floor    inflate + yajl parse of the payload in a C loop
+# The payload is a posthog-js-like gzip batch of 10 events.
+
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=$root/build/bench
+secs=${BENCH_SECONDS:-8}
+conns=${BENCH_CONNECTIONS:-16}
+port=${BENCH_PORT:-18481}
+
+command -v wrk >/dev/null || {
+    echo "bench: installing wrk"
+    apt-get install -y -qq wrk >/dev/null
+}
+
+rm -rf "$dir"
+mkdir -p "$dir"/{body,proxy,fastcgi,uwsgi,scgi,up}
+
+node "$root/bench/payload.js" "$dir"
+gcc -O2 -o "$dir/floor" "$root/bench/floor.c" -lz -lyajl
+
+user=""
+[ "$(id -u)" -eq 0 ] && user="user root;"
+
+common="
+    $user
+    worker_processes 1;
+    error_log $dir/error.log warn;
+    events { worker_connections 4096; }
+"
+temps="
+    access_log off;
+    client_body_temp_path $dir/body; proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi; uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    client_max_body_size 20m; client_body_buffer_size 64k;
+"
+
+cat > "$dir/up.conf" <<CONF
+$common
+pid $dir/up.pid;
+http {
+    $temps
+    server {
+        listen 127.0.0.1:$((port + 3));
+        location / { return 200 '{"status":"Ok"}'; }
+    }
+}
+CONF
+
+cat > "$dir/nginx.conf" <<CONF
+load_module $root/build/ngx_http_capture_module.so;
+$common
+pid $dir/nginx.pid;
+http {
+    $temps
+    capture_destination local { type file; path $dir/events.jsonl; }
+    upstream posthog { server 127.0.0.1:$((port + 3)); keepalive 32; }
+    server {
+        listen 127.0.0.1:$port;
+        location / { return 200 '{"status":"Ok"}'; }
+    }
+    server {
+        listen 127.0.0.1:$((port + 1));
+        location / {
+            proxy_pass http://posthog;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host us.i.posthog.com;
+            proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+        }
+    }
+    server {
+        listen 127.0.0.1:$((port + 2));
+        location /ingest/ { capture local; }
+    }
+}
+CONF
+
+stop() {
+    for p in "$dir/nginx.pid" "$dir/up.pid"; do
+        [ -f "$p" ] && kill -QUIT "$(cat "$p")" 2>/dev/null || true
+    done
+}
+trap stop EXIT
+
+nginx -p "$dir" -c "$dir/up.conf" -e "$dir/error.log"
+nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+sleep 0.5
+
+export PAYLOAD=$dir/payload.gz
+
+run() {   # name url
+    local out rps p50 p99 non200
+
+    # warm-up, then the measured run
+    wrk -t1 -c"$conns" -d2s -s "$root/bench/post.lua" "$2" >/dev/null
+    : > "$dir/events.jsonl"
+    out=$(wrk -t1 -c"$conns" -d"${secs}s" -s "$root/bench/post.lua" "$2")
+    : > "$dir/events.jsonl"
+
+    rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+    p50=$(echo "$out" | awk '/^p50_us/ {print $2}')
+    p99=$(echo "$out" | awk '/^p99_us/ {print $2}')
+    non200=$(echo "$out" | awk '/^non200/ {print $2}')
+
+    printf '%-8s %10.0f req/s %10.0f events/s  p50 %6d us  p99 %6d us' \
+           "$1" "$rps" "$(awk -v r="$rps" 'BEGIN {print r * 10}')" "$p50" "$p99"
+    [ "$non200" = 0 ] || printf '  (%s answers not 200)' "$non200"
+    printf '\n'
+
+    eval "rps_$1=$rps"
+}
+
+echo "payload: $(stat -c %s "$dir/payload.gz") bytes gzip," \
+     "$(stat -c %s "$dir/payload.json") bytes JSON, 10 events;" \
+     "wrk -c$conns, ${secs}s, one nginx worker"
+
+run return  "http://127.0.0.1:$port/e/"
+run proxy   "http://127.0.0.1:$((port + 1))/e/"
+run capture "http://127.0.0.1:$((port + 2))/ingest/e/"
+
+floor_ns=$("$dir/floor" "$dir/payload.gz" 20000)
+
+echo "floor: inflate + yajl parse: $floor_ns ns per payload"
+
+# cost per request on the worker's core, in microseconds
+awk -v r="$rps_return" -v c="$rps_capture" -v f="$floor_ns" 'BEGIN {
+    nginx = 1e6 / r; module = 1e6 / c; floor = f / 1000;
+    printf "cost: nginx %.1f us, capture %.1f us, floor %.1f us per request\n",
+           nginx, module, floor;
+    printf "ratio: capture / (nginx + floor) = %.2f (aim: at most 2)\n",
+           module / (nginx + floor);
+}'

@@ -16,14 +16,6 @@ typedef struct {
 } ngx_http_capture_path_t;
 
 
-/* request headers read by the module; one pass over the list */
-typedef struct {
-    ngx_str_t       origin;
-    ngx_str_t       content_encoding;
-    ngx_str_t       request_headers;
-} ngx_http_capture_headers_t;
-
-
 static ngx_int_t ngx_http_capture_endpoint(ngx_http_request_t *r,
     cap_endpoint_t *endpoint);
 static ngx_int_t ngx_http_capture_match(u_char *p, size_t len,
@@ -31,15 +23,15 @@ static ngx_int_t ngx_http_capture_match(u_char *p, size_t len,
 static void ngx_http_capture_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_capture_process(ngx_http_request_t *r);
 static ngx_int_t ngx_http_capture_request(ngx_http_request_t *r,
-    ngx_http_capture_loc_conf_t *cplcf, cap_request_t *req, cap_pool_t *pool);
+    ngx_http_capture_loc_conf_t *cplcf, cap_request_t *req);
 static ngx_int_t ngx_http_capture_deliver(ngx_http_request_t *r,
     ngx_http_capture_loc_conf_t *cplcf, cap_buf_t *records,
     ngx_uint_t nevents);
 static void ngx_http_capture_read_headers(ngx_http_request_t *r,
-    ngx_http_capture_headers_t *hdr);
+    ngx_http_capture_ctx_t *ctx);
 static ngx_int_t ngx_http_capture_preflight(ngx_http_request_t *r);
 static ngx_int_t ngx_http_capture_cors(ngx_http_request_t *r,
-    ngx_http_capture_headers_t *hdr, ngx_uint_t preflight);
+    ngx_uint_t preflight);
 static ngx_int_t ngx_http_capture_add_header(ngx_http_request_t *r,
     char *key, ngx_str_t *value);
 static ngx_int_t ngx_http_capture_reject(ngx_http_request_t *r,
@@ -98,8 +90,10 @@ ngx_http_capture_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->captured = 1;
+    ctx->endpoint = endpoint;
     ngx_http_set_ctx(r, ctx, ngx_http_capture_module);
+
+    ngx_http_capture_read_headers(r, ctx);
 
     if (r->method == NGX_HTTP_OPTIONS) {
         return ngx_http_capture_preflight(r);
@@ -235,10 +229,10 @@ ngx_http_capture_process(ngx_http_request_t *r)
     cap_payload_t                 payload;
     cap_request_t                 req;
     ngx_http_capture_ctx_t       *ctx;
-    ngx_http_capture_headers_t    hdr;
     ngx_http_capture_loc_conf_t  *cplcf;
 
     cplcf = ngx_http_get_module_loc_conf(r, ngx_http_capture_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_capture_module);
 
     pool.alloc = ngx_http_capture_palloc;
     pool.free = ngx_http_capture_pfree;
@@ -250,8 +244,6 @@ ngx_http_capture_process(ngx_http_request_t *r)
     if (ngx_http_capture_read_body(r, &body) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_http_capture_read_headers(r, &hdr);
 
     if (ngx_http_arg(r, (u_char *) "data", 4, &arg) == NGX_OK) {
         payload.query_data.data = arg.data;
@@ -271,8 +263,8 @@ ngx_http_capture_process(ngx_http_request_t *r)
         payload.content_type.len = r->headers_in.content_type->value.len;
     }
 
-    payload.content_encoding.data = hdr.content_encoding.data;
-    payload.content_encoding.len = hdr.content_encoding.len;
+    payload.content_encoding.data = ctx->content_encoding.data;
+    payload.content_encoding.len = ctx->content_encoding.len;
     payload.max_size = cplcf->max_decoded_size;
 
     if (cap_payload_decode(&pool, &payload, &json, &err) != CAP_OK) {
@@ -284,7 +276,7 @@ ngx_http_capture_process(ngx_http_request_t *r)
         return ngx_http_capture_reject(r, &err);
     }
 
-    rc = ngx_http_capture_request(r, cplcf, &req, &pool);
+    rc = ngx_http_capture_request(r, cplcf, &req);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -315,10 +307,9 @@ ngx_http_capture_process(ngx_http_request_t *r)
         }
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_capture_module);
     ctx->events = batch.nevents;
 
-    if (ngx_http_capture_cors(r, &hdr, 0) != NGX_OK) {
+    if (ngx_http_capture_cors(r, 0) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -338,18 +329,18 @@ ngx_http_capture_process(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_capture_request(ngx_http_request_t *r,
-    ngx_http_capture_loc_conf_t *cplcf, cap_request_t *req, cap_pool_t *pool)
+    ngx_http_capture_loc_conf_t *cplcf, cap_request_t *req)
 {
     off_t                     ms;
     ngx_str_t                 arg, value;
     ngx_uint_t                i;
     ngx_time_t               *tp;
     cap_property_t           *cp;
+    ngx_http_capture_ctx_t   *ctx;
     ngx_http_capture_prop_t  *prop;
 
-    if (ngx_http_capture_endpoint(r, &req->endpoint) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    ctx = ngx_http_get_module_ctx(r, ngx_http_capture_module);
+    req->endpoint = ctx->endpoint;
 
     tp = ngx_timeofday();
     req->now = (cap_msec_t) tp->sec * 1000 + tp->msec;
@@ -405,8 +396,6 @@ ngx_http_capture_request(ngx_http_request_t *r,
         cp->value.len = value.len;
     }
 
-    (void) pool;
-
     return NGX_OK;
 }
 
@@ -438,13 +427,11 @@ ngx_http_capture_deliver(ngx_http_request_t *r,
 
 static void
 ngx_http_capture_read_headers(ngx_http_request_t *r,
-    ngx_http_capture_headers_t *hdr)
+    ngx_http_capture_ctx_t *ctx)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
-
-    ngx_memzero(hdr, sizeof(ngx_http_capture_headers_t));
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -465,21 +452,21 @@ ngx_http_capture_read_headers(ngx_http_request_t *r,
             && ngx_strncasecmp(h[i].key.data, (u_char *) "Origin",
                                h[i].key.len) == 0)
         {
-            hdr->origin = h[i].value;
+            ctx->origin = h[i].value;
 
         } else if (h[i].key.len == sizeof("Content-Encoding") - 1
                    && ngx_strncasecmp(h[i].key.data,
                                       (u_char *) "Content-Encoding",
                                       h[i].key.len) == 0)
         {
-            hdr->content_encoding = h[i].value;
+            ctx->content_encoding = h[i].value;
 
         } else if (h[i].key.len == sizeof("Access-Control-Request-Headers") - 1
                    && ngx_strncasecmp(h[i].key.data,
                                       (u_char *) "Access-Control-Request-"
                                       "Headers", h[i].key.len) == 0)
         {
-            hdr->request_headers = h[i].value;
+            ctx->request_headers = h[i].value;
         }
     }
 }
@@ -488,8 +475,7 @@ ngx_http_capture_read_headers(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_capture_preflight(ngx_http_request_t *r)
 {
-    ngx_int_t                   rc;
-    ngx_http_capture_headers_t  hdr;
+    ngx_int_t  rc;
 
     rc = ngx_http_discard_request_body(r);
 
@@ -497,9 +483,7 @@ ngx_http_capture_preflight(ngx_http_request_t *r)
         return rc;
     }
 
-    ngx_http_capture_read_headers(r, &hdr);
-
-    if (ngx_http_capture_cors(r, &hdr, 1) != NGX_OK) {
+    if (ngx_http_capture_cors(r, 1) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -510,21 +494,24 @@ ngx_http_capture_preflight(ngx_http_request_t *r)
 /* as PostHog's capture: the Origin mirrored, credentials allowed */
 
 static ngx_int_t
-ngx_http_capture_cors(ngx_http_request_t *r, ngx_http_capture_headers_t *hdr,
-    ngx_uint_t preflight)
+ngx_http_capture_cors(ngx_http_request_t *r, ngx_uint_t preflight)
 {
+    ngx_http_capture_ctx_t  *ctx;
+
     static ngx_str_t  yes = ngx_string("true");
     static ngx_str_t  origin = ngx_string("Origin");
     static ngx_str_t  methods = ngx_string("GET, POST, OPTIONS");
     static ngx_str_t  headers = ngx_string("Content-Type, Content-Encoding");
     static ngx_str_t  max_age = ngx_string("7200");
 
-    if (hdr->origin.len == 0) {
+    ctx = ngx_http_get_module_ctx(r, ngx_http_capture_module);
+
+    if (ctx->origin.len == 0) {
         return NGX_OK;
     }
 
     if (ngx_http_capture_add_header(r, "Access-Control-Allow-Origin",
-                                    &hdr->origin) != NGX_OK
+                                    &ctx->origin) != NGX_OK
         || ngx_http_capture_add_header(r, "Access-Control-Allow-Credentials",
                                        &yes) != NGX_OK
         || ngx_http_capture_add_header(r, "Vary", &origin) != NGX_OK)
@@ -539,8 +526,8 @@ ngx_http_capture_cors(ngx_http_request_t *r, ngx_http_capture_headers_t *hdr,
     if (ngx_http_capture_add_header(r, "Access-Control-Allow-Methods",
                                     &methods) != NGX_OK
         || ngx_http_capture_add_header(r, "Access-Control-Allow-Headers",
-                                       hdr->request_headers.len
-                                       ? &hdr->request_headers : &headers)
+                                       ctx->request_headers.len
+                                       ? &ctx->request_headers : &headers)
            != NGX_OK
         || ngx_http_capture_add_header(r, "Access-Control-Max-Age", &max_age)
            != NGX_OK)
@@ -584,7 +571,6 @@ ngx_http_capture_reject(ngx_http_request_t *r, cap_error_t *err)
     size_t                       len;
     ngx_uint_t                   status, level;
     ngx_http_capture_ctx_t      *ctx;
-    ngx_http_capture_headers_t   hdr;
 
     status = cap_error_status(err->code);
     len = ngx_strlen(err->text);
@@ -606,9 +592,7 @@ ngx_http_capture_reject(ngx_http_request_t *r, cap_error_t *err)
 
     ngx_memcpy(text, err->text, len);
 
-    ngx_http_capture_read_headers(r, &hdr);
-
-    if (ngx_http_capture_cors(r, &hdr, 0) != NGX_OK) {
+    if (ngx_http_capture_cors(r, 0) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

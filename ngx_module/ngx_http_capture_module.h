@@ -85,11 +85,15 @@ typedef struct {
 } ngx_http_capture_loc_conf_t;
 
 
-/* per request, for the variables and the log */
+/* per request: what the handler learnt, and what the variables show */
 typedef struct {
+    cap_endpoint_t                  endpoint;
+    ngx_str_t                       origin;
+    ngx_str_t                       content_encoding;
+    ngx_str_t                       request_headers;
+
     ngx_uint_t                      events;
     cap_err_code_t                  error;
-    unsigned                        captured:1;
 } ngx_http_capture_ctx_t;
 
 

@@ -75,6 +75,18 @@ int cap_buf_append_char(cap_buf_t *b, int c);
 #define cap_buf_append_literal(b, s)  cap_buf_append(b, s, sizeof(s) - 1)
 
 
+static inline int
+cap_buf_put(cap_buf_t *b, int c)
+{
+    if (b->len < b->size) {
+        b->data[b->len++] = (cap_uchar_t) c;
+        return CAP_OK;
+    }
+
+    return cap_buf_append_char(b, c);
+}
+
+
 /*
  * Errors: a code (which names the reason for counters and logs), the
  * HTTP status it maps to, and a readable text.

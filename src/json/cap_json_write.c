@@ -137,8 +137,10 @@ int
 cap_json_write_string(cap_buf_t *b, const cap_uchar_t *s, size_t len)
 {
     size_t              i, run;
-    cap_uchar_t         c, esc[6];
+    cap_uchar_t         c, *p;
     static const char   hex[] = "0123456789abcdef";
+
+    /* room for the string unescaped; escapes reserve more as they come */
 
     if (cap_buf_reserve(b, len + 2) != CAP_OK) {
         return CAP_ERROR;
@@ -148,65 +150,66 @@ cap_json_write_string(cap_buf_t *b, const cap_uchar_t *s, size_t len)
 
     i = 0;
 
-    while (i < len) {
+    for ( ;; ) {
 
         for (run = i; run < len && !cap_json_escape[s[run]]; run++) {
             /* void */
         }
 
-        if (run > i) {
-            if (cap_buf_append(b, s + i, run - i) != CAP_OK) {
-                return CAP_ERROR;
-            }
+        memcpy(b->data + b->len, s + i, run - i);
+        b->len += run - i;
 
-            i = run;
-            continue;
+        if (run == len) {
+            break;
         }
 
-        c = s[i++];
+        c = s[run];
+        i = run + 1;
 
-        esc[0] = '\\';
+        /* an escape takes at most 6 bytes, for 1 already reserved */
+
+        if (cap_buf_reserve(b, 6 + (len - i) + 1) != CAP_OK) {
+            return CAP_ERROR;
+        }
+
+        p = b->data + b->len;
+        *p++ = '\\';
 
         switch (c) {
         case '"':
         case '\\':
-            esc[1] = c;
+            *p++ = c;
             break;
         case '\n':
-            esc[1] = 'n';
+            *p++ = 'n';
             break;
         case '\r':
-            esc[1] = 'r';
+            *p++ = 'r';
             break;
         case '\t':
-            esc[1] = 't';
+            *p++ = 't';
             break;
         case '\b':
-            esc[1] = 'b';
+            *p++ = 'b';
             break;
         case '\f':
-            esc[1] = 'f';
+            *p++ = 'f';
             break;
         default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 0xf];
-
-            if (cap_buf_append(b, esc, 6) != CAP_OK) {
-                return CAP_ERROR;
-            }
-
-            continue;
+            *p++ = 'u';
+            *p++ = '0';
+            *p++ = '0';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+            break;
         }
 
-        if (cap_buf_append(b, esc, 2) != CAP_OK) {
-            return CAP_ERROR;
-        }
+        b->len = p - b->data;
     }
 
-    return cap_buf_append_char(b, '"');
+    b->data[b->len++] = '"';
+
+    return CAP_OK;
 }
 
 
@@ -241,7 +244,7 @@ cap_json_write_value(cap_buf_t *b, cap_json_t *v, unsigned depth)
         return CAP_ERROR;
     }
 
-    if (cap_buf_append_char(b, v->type == CAP_JSON_ARRAY ? '[' : '{')
+    if (cap_buf_put(b, v->type == CAP_JSON_ARRAY ? '[' : '{')
         != CAP_OK)
     {
         return CAP_ERROR;
@@ -249,13 +252,13 @@ cap_json_write_value(cap_buf_t *b, cap_json_t *v, unsigned depth)
 
     for (c = v->first; c != NULL; c = c->next) {
 
-        if (c != v->first && cap_buf_append_char(b, ',') != CAP_OK) {
+        if (c != v->first && cap_buf_put(b, ',') != CAP_OK) {
             return CAP_ERROR;
         }
 
         if (v->type == CAP_JSON_OBJECT) {
             if (cap_json_write_string(b, c->key.data, c->key.len) != CAP_OK
-                || cap_buf_append_char(b, ':') != CAP_OK)
+                || cap_buf_put(b, ':') != CAP_OK)
             {
                 return CAP_ERROR;
             }
@@ -266,5 +269,5 @@ cap_json_write_value(cap_buf_t *b, cap_json_t *v, unsigned depth)
         }
     }
 
-    return cap_buf_append_char(b, v->type == CAP_JSON_ARRAY ? ']' : '}');
+    return cap_buf_put(b, v->type == CAP_JSON_ARRAY ? ']' : '}');
 }

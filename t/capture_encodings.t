@@ -207,6 +207,15 @@ accepted('whole-body base64, ?compression=base64', {
     headers => { 'Content-Type' => 'text/plain' },
 }, 'b64-hint');
 
+# the first compression hint wins: query, then form, then Content-Encoding
+
+accepted('?compression=base64 wins over Content-Encoding: gzip', {
+    path => '/ingest/e/?compression=base64',
+    body => b64(encode_json(event('hint-query'))),
+    headers => { 'Content-Type' => 'text/plain',
+        'Content-Encoding' => 'gzip' },
+}, 'hint-query');
+
 # GET ?data=
 
 for my $v ([ 'base64', sub { urlencode(b64($_[0])) } ],

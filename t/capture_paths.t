@@ -129,6 +129,11 @@ is(scalar(grep { $_->{event} eq '$snapshot' } @$ev), 2,
     is($ev->[-1]{event}, 'beacon event', 'beacon event written');
 }
 
+{
+    my $r = post('/ingest/e/?beacon=1', '{"event": broken');
+    is($r->{status}, 400, 'beacon=1 does not hide an error');
+}
+
 # /engage without "event" becomes $identify
 
 {

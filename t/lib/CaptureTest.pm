@@ -14,6 +14,13 @@ package CaptureTest;
 #   $t->done;
 #   done_testing;
 #
+# Beyond the basics: write_conf(..., main => $text) adds main-context
+# directives; request(..., port => $t->port2, timeout => $secs,
+# body_parts => [..] (a Content-Length body written in parts), pause =>
+# $secs (between parts or chunks)); signal($name, $settle_secs) waits 0.5 s
+# by default; $t->pid, $t->conf; events() defaults to 'events.jsonl' and
+# dies on a line that is not JSON.
+#
 # Environment:
 #   CAPTURE_MODULE  absolute path of ngx_http_capture_module.so ("none":
 #                   load no module, for a self-check of the harness)
@@ -31,7 +38,6 @@ use IO::Select;
 use IO::Socket::IP;
 use JSON::PP ();
 use POSIX qw(WNOHANG);
-use Socket qw(SOCK_STREAM);
 use Test::More ();
 use Time::HiRes qw(sleep time);
 use Exporter qw(import);
@@ -397,6 +403,9 @@ sub done {
     my ($self) = @_;
     my $dir = $self->{dir};
 
+    # failures are reported at the test's line
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+
     $self->stop;
 
     Test::More::ok(!$self->{stop_failed}, 'nginx quit gracefully');
@@ -622,7 +631,8 @@ sub gzip_bytes {
     require IO::Compress::Gzip;
     my $out;
     IO::Compress::Gzip::gzip(\$data => \$out)
-        or croak "gzip failed: $IO::Compress::Gzip::GzipError";
+        or croak "gzip failed: "
+            . do { no warnings 'once'; $IO::Compress::Gzip::GzipError };
     return $out;
 }
 

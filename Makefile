@@ -4,16 +4,20 @@
 #   make deps       install what is missing (apt, npm ci)
 #   make test       unit, integration and SDK tests (installs deps first)
 #   make test-asan  the same against an AddressSanitizer build
+#   make test-static the integration tests against nginx built from source
+#                   with the module compiled in (--add-module)
 #   make demo       nginx on 127.0.0.1:8080 capturing to a local file
 #   make bench      benchmarks (see docs/benchmarks.md)
 #   make fuzz       run every decoder fuzzer for FUZZ_SECONDS each
 
 SHELL       := /bin/bash
 NGX_SRC     ?= /usr/share/nginx/src
-NGINX       ?= /usr/sbin/nginx
-BUILD       := $(CURDIR)/build
+CAPTURE_NGINX ?= /usr/sbin/nginx
+BUILD       := build
 MODULE      := $(BUILD)/ngx_http_capture_module.so
+MODULE_PATH := $(CURDIR)/$(MODULE)
 ASAN_MODULE := $(BUILD)/asan/ngx_http_capture_module.so
+ASAN_PATH   := $(CURDIR)/$(ASAN_MODULE)
 
 CORE_SRCS   := $(wildcard src/*/*.c)
 CORE_HDRS   := $(wildcard src/*/*.h)
@@ -38,11 +42,12 @@ ASAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer
 PROVE       ?= prove
 PROVE_FLAGS ?=
 
-export NGINX
+# nginx itself reads $NGINX (inherited sockets): the binary is CAPTURE_NGINX
+export CAPTURE_NGINX
 
 
 .PHONY: all module asan deps test test-unit test-integration test-asan \
-        demo bench fuzz clean
+        test-static demo bench fuzz clean
 
 all: module
 
@@ -60,13 +65,15 @@ $(BUILD)/nginx/Makefile: config
 	cd $(NGX_SRC) && . ./conf_flags && ./configure \
 	    --with-cc-opt="$(DEB_CFLAGS)" --with-ld-opt="$(DEB_LDFLAGS)" \
 	    "$${NGX_CONF_FLAGS[@]}" \
-	    --add-dynamic-module=$(CURDIR) --builddir=$(BUILD)/nginx \
+	    --add-dynamic-module=$(CURDIR) --builddir=$(CURDIR)/$(BUILD)/nginx \
 	    > $(BUILD)/nginx/configure.log 2>&1 \
 	    || { cat $(BUILD)/nginx/configure.log; exit 1; }
 
 $(MODULE): $(BUILD)/nginx/Makefile $(CORE_SRCS) $(CORE_HDRS) $(NGX_SRCS)
-	$(MAKE) -s -f $(BUILD)/nginx/Makefile -C $(NGX_SRC) modules
-	cp $(BUILD)/nginx/ngx_http_capture_module.so $@
+	$(MAKE) -s -f $(CURDIR)/$(BUILD)/nginx/Makefile -C $(NGX_SRC) modules
+	@# a new file, not one overwritten in place: a running nginx keeps
+	@# the old one mapped
+	cp $(BUILD)/nginx/ngx_http_capture_module.so $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/asan/nginx/Makefile: config
 	@mkdir -p $(BUILD)/asan/nginx
@@ -74,14 +81,14 @@ $(BUILD)/asan/nginx/Makefile: config
 	    --with-cc-opt="$(DEB_CFLAGS) $(ASAN_FLAGS)" \
 	    --with-ld-opt="$(DEB_LDFLAGS) $(ASAN_FLAGS)" \
 	    "$${NGX_CONF_FLAGS[@]}" \
-	    --add-dynamic-module=$(CURDIR) --builddir=$(BUILD)/asan/nginx \
+	    --add-dynamic-module=$(CURDIR) --builddir=$(CURDIR)/$(BUILD)/asan/nginx \
 	    > $(BUILD)/asan/nginx/configure.log 2>&1 \
 	    || { cat $(BUILD)/asan/nginx/configure.log; exit 1; }
 
 $(ASAN_MODULE): $(BUILD)/asan/nginx/Makefile $(CORE_SRCS) $(CORE_HDRS) \
                 $(NGX_SRCS)
-	$(MAKE) -s -f $(BUILD)/asan/nginx/Makefile -C $(NGX_SRC) modules
-	cp $(BUILD)/asan/nginx/ngx_http_capture_module.so $@
+	$(MAKE) -s -f $(CURDIR)/$(BUILD)/asan/nginx/Makefile -C $(NGX_SRC) modules
+	cp $(BUILD)/asan/nginx/ngx_http_capture_module.so $@.tmp && mv -f $@.tmp $@
 
 
 # set-up: Debian packages and the locked npm packages
@@ -105,17 +112,22 @@ test-unit: $(UNIT_BINS) $(BUILD)/vectors/.done
 	CAP_VECTORS=$(BUILD)/vectors $(PROVE) $(PROVE_FLAGS) -e '' $(UNIT_BINS)
 
 test-integration: module
-	CAPTURE_MODULE=$(MODULE) $(PROVE) $(PROVE_FLAGS) t/*.t
+	CAPTURE_MODULE=$(MODULE_PATH) $(PROVE) $(PROVE_FLAGS) t/*.t
 
 test: deps
 	@$(MAKE) --no-print-directory module $(UNIT_BINS) $(BUILD)/vectors/.done
-	CAP_VECTORS=$(BUILD)/vectors CAPTURE_MODULE=$(MODULE) \
+	CAP_VECTORS=$(BUILD)/vectors CAPTURE_MODULE=$(MODULE_PATH) \
 	    $(PROVE) $(PROVE_FLAGS) -e '' $(UNIT_BINS) t/*.t
 
 test-asan: deps
 	@$(MAKE) --no-print-directory asan
-	CAPTURE_MODULE=$(ASAN_MODULE) CAPTURE_ASAN=1 \
+	CAPTURE_MODULE=$(ASAN_PATH) CAPTURE_ASAN=1 \
 	    $(PROVE) $(PROVE_FLAGS) -e '' t/*.t
+
+test-static: deps
+	@bash scripts/static.sh
+	CAPTURE_MODULE=none CAPTURE_NGINX=$(CURDIR)/$(BUILD)/static/nginx \
+	    $(PROVE) $(PROVE_FLAGS) -e '' $(filter-out t/sdk_%,$(wildcard t/*.t))
 
 
 # fuzzing (clang's libFuzzer)

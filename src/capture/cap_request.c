@@ -28,7 +28,10 @@ cap_request_parse(cap_pool_t *pool, cap_request_t *req, cap_json_t *root,
     batch->now = req->now;
     batch->recordings = (req->endpoint == CAP_ENDPOINT_RECORDINGS);
 
-    if (req->has_query_sent_at) {
+    if (req->has_query_sent_at
+        && req->query_sent_at >= CAP_TIME_MIN_MS
+        && req->query_sent_at <= CAP_TIME_MAX_MS)
+    {
         batch->sent_at = req->query_sent_at;
         batch->has_sent_at = 1;
     }

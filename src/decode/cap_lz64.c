@@ -17,6 +17,11 @@
  * dictionary takes memory in proportion to its number of entries.  The
  * code units are UTF-16; surrogate pairs are combined, a lone surrogate
  * becomes U+FFFD.
+ *
+ * Each entry is one unit longer than an earlier one, so n codes can
+ * give n^2/2 units.  The stream is decoded twice: the first pass counts
+ * the UTF-8 bytes and stops at the limit, the second stores them in a
+ * buffer of that size, so the output never takes more than it needs.
  */
 
 
@@ -44,8 +49,9 @@ typedef struct {
     cap_pool_t         *pool;
     cap_error_t        *err;
 
-    const cap_uchar_t  *in;
+    const cap_uchar_t  *start;
     const cap_uchar_t  *end;
+    const cap_uchar_t  *in;
     unsigned            value;
     unsigned            mask;
 
@@ -56,18 +62,21 @@ typedef struct {
     uint16_t           *units;
     size_t              units_size;
 
-    cap_buf_t           out;
+    /* NULL in the first pass, which counts */
+    cap_uchar_t        *out;
+    size_t              len;
+    size_t              size;
     size_t              limit;
     unsigned            high;
 } cap_lz64_ctx_t;
 
 
+static int cap_lz64_run(cap_lz64_ctx_t *ctx);
 static int cap_lz64_bits(cap_lz64_ctx_t *ctx, unsigned n, uint32_t *v);
 static int cap_lz64_add(cap_lz64_ctx_t *ctx, uint32_t prefix, unsigned unit);
 static int cap_lz64_emit(cap_lz64_ctx_t *ctx, uint32_t code);
 static int cap_lz64_unit(cap_lz64_ctx_t *ctx, unsigned u);
 static int cap_lz64_utf8(cap_lz64_ctx_t *ctx, uint32_t cp);
-static int cap_lz64_out_error(cap_lz64_ctx_t *ctx);
 static int cap_lz64_corrupt(cap_lz64_ctx_t *ctx, const char *what);
 static int cap_lz64_nomem(cap_lz64_ctx_t *ctx);
 
@@ -102,10 +111,7 @@ int
 cap_lz64_decode(cap_pool_t *pool, const cap_uchar_t *in, size_t len,
     size_t max, cap_str_t *out, cap_error_t *err)
 {
-    int              rc;
-    size_t           i, size;
-    uint32_t         code, c, w, enlarge;
-    unsigned         bits;
+    size_t           i;
     cap_lz64_ctx_t   ctx;
 
     if (len == 0) {
@@ -125,21 +131,10 @@ cap_lz64_decode(cap_pool_t *pool, const cap_uchar_t *in, size_t len,
 
     ctx.pool = pool;
     ctx.err = err;
-    ctx.in = in;
+    ctx.start = in;
     ctx.end = in + len;
     ctx.limit = (max == 0 || max > CAP_LZ64_MAX_LIMIT) ? CAP_LZ64_MAX_LIMIT
                                                        : max;
-
-    /* a first guess: JSON text takes about 3 bits a character */
-
-    size = (len < ctx.limit / 2) ? len * 2 : ctx.limit;
-
-    if (cap_buf_init(&ctx.out, pool, size < 256 ? 256 : size, ctx.limit)
-        != CAP_OK)
-    {
-        (void) cap_lz64_nomem(&ctx);
-        goto failed;
-    }
 
     ctx.dict_size = CAP_LZ64_DICT_START;
     ctx.dict = cap_alloc(pool, ctx.dict_size * sizeof(cap_lz64_entry_t));
@@ -148,37 +143,85 @@ cap_lz64_decode(cap_pool_t *pool, const cap_uchar_t *in, size_t len,
         goto failed;
     }
 
+    /* the first pass counts the bytes, the second one stores them */
+
+    if (cap_lz64_run(&ctx) != CAP_OK) {
+        goto failed;
+    }
+
+    ctx.size = ctx.len;
+
+    ctx.out = cap_alloc(pool, ctx.size ? ctx.size : 1);
+    if (ctx.out == NULL) {
+        (void) cap_lz64_nomem(&ctx);
+        goto failed;
+    }
+
+    if (cap_lz64_run(&ctx) != CAP_OK) {
+        goto failed;
+    }
+
+    cap_free(pool, ctx.units);
+    cap_free(pool, ctx.dict);
+
+    out->data = ctx.out;
+    out->len = ctx.len;
+
+    return CAP_OK;
+
+failed:
+
+    cap_free(pool, ctx.units);
+    cap_free(pool, ctx.dict);
+    cap_free(pool, ctx.out);
+
+    return CAP_ERROR;
+}
+
+
+/* one pass over the stream, see the top of the file */
+
+static int
+cap_lz64_run(cap_lz64_ctx_t *ctx)
+{
+    uint32_t  code, c, w, enlarge;
+    unsigned  bits;
+
+    ctx->in = ctx->start;
+    ctx->mask = 0;
+    ctx->len = 0;
+    ctx->high = 0;
+
     /* codes 0, 1 and 2 are not entries */
 
-    ctx.ndict = CAP_LZ64_FIRST;
+    ctx->ndict = CAP_LZ64_FIRST;
 
     /* the first code is 2 bits wide, and a character or the end */
 
-    if (cap_lz64_bits(&ctx, 2, &code) != CAP_OK) {
-        goto failed;
+    if (cap_lz64_bits(ctx, 2, &code) != CAP_OK) {
+        return CAP_ERROR;
     }
 
     if (code == 2) {
-        goto done;
+        return CAP_OK;
     }
 
     if (code == 3) {
-        (void) cap_lz64_corrupt(&ctx, "bad first code");
-        goto failed;
+        return cap_lz64_corrupt(ctx, "bad first code");
     }
 
-    if (cap_lz64_bits(&ctx, code == 0 ? 8 : 16, &c) != CAP_OK) {
-        goto failed;
+    if (cap_lz64_bits(ctx, code == 0 ? 8 : 16, &c) != CAP_OK) {
+        return CAP_ERROR;
     }
 
-    if (cap_lz64_add(&ctx, CAP_LZ64_NONE, c) != CAP_OK) {
-        goto failed;
+    if (cap_lz64_add(ctx, CAP_LZ64_NONE, c) != CAP_OK) {
+        return CAP_ERROR;
     }
 
     w = CAP_LZ64_FIRST;
 
-    if (cap_lz64_emit(&ctx, w) != CAP_OK) {
-        goto failed;
+    if (cap_lz64_emit(ctx, w) != CAP_OK) {
+        return CAP_ERROR;
     }
 
     /*
@@ -191,8 +234,8 @@ cap_lz64_decode(cap_pool_t *pool, const cap_uchar_t *in, size_t len,
 
     for ( ;; ) {
 
-        if (cap_lz64_bits(&ctx, bits, &code) != CAP_OK) {
-            goto failed;
+        if (cap_lz64_bits(ctx, bits, &code) != CAP_OK) {
+            return CAP_ERROR;
         }
 
         if (code == 2) {
@@ -200,20 +243,19 @@ cap_lz64_decode(cap_pool_t *pool, const cap_uchar_t *in, size_t len,
         }
 
         if (code < 2) {
-            if (cap_lz64_bits(&ctx, code == 0 ? 8 : 16, &c) != CAP_OK) {
-                goto failed;
+            if (cap_lz64_bits(ctx, code == 0 ? 8 : 16, &c) != CAP_OK) {
+                return CAP_ERROR;
             }
 
-            if (cap_lz64_add(&ctx, CAP_LZ64_NONE, c) != CAP_OK) {
-                goto failed;
+            if (cap_lz64_add(ctx, CAP_LZ64_NONE, c) != CAP_OK) {
+                return CAP_ERROR;
             }
 
-            code = ctx.ndict - 1;
+            code = ctx->ndict - 1;
 
             if (--enlarge == 0) {
                 if (bits == CAP_LZ64_MAX_BITS) {
-                    (void) cap_lz64_corrupt(&ctx, "too many codes");
-                    goto failed;
+                    return cap_lz64_corrupt(ctx, "too many codes");
                 }
 
                 enlarge = (uint32_t) 1 << bits;
@@ -221,9 +263,8 @@ cap_lz64_decode(cap_pool_t *pool, const cap_uchar_t *in, size_t len,
             }
         }
 
-        if (code > ctx.ndict) {
-            (void) cap_lz64_corrupt(&ctx, "bad code");
-            goto failed;
+        if (code > ctx->ndict) {
+            return cap_lz64_corrupt(ctx, "bad code");
         }
 
         /*
@@ -232,22 +273,22 @@ cap_lz64_decode(cap_pool_t *pool, const cap_uchar_t *in, size_t len,
          * is the very entry being added.
          */
 
-        rc = cap_lz64_add(&ctx, w, code == ctx.ndict ? ctx.dict[w].first
-                                                     : ctx.dict[code].first);
-        if (rc != CAP_OK) {
-            goto failed;
+        c = (code == ctx->ndict) ? ctx->dict[w].first
+                                 : ctx->dict[code].first;
+
+        if (cap_lz64_add(ctx, w, c) != CAP_OK) {
+            return CAP_ERROR;
         }
 
-        if (cap_lz64_emit(&ctx, code) != CAP_OK) {
-            goto failed;
+        if (cap_lz64_emit(ctx, code) != CAP_OK) {
+            return CAP_ERROR;
         }
 
         w = code;
 
         if (--enlarge == 0) {
             if (bits == CAP_LZ64_MAX_BITS) {
-                (void) cap_lz64_corrupt(&ctx, "too many codes");
-                goto failed;
+                return cap_lz64_corrupt(ctx, "too many codes");
             }
 
             enlarge = (uint32_t) 1 << bits;
@@ -255,30 +296,12 @@ cap_lz64_decode(cap_pool_t *pool, const cap_uchar_t *in, size_t len,
         }
     }
 
-done:
-
-    if (ctx.high) {
+    if (ctx->high) {
         /* a high surrogate at the end */
-        if (cap_lz64_utf8(&ctx, 0xfffd) != CAP_OK) {
-            goto failed;
-        }
+        return cap_lz64_utf8(ctx, 0xfffd);
     }
 
-    cap_free(pool, ctx.units);
-    cap_free(pool, ctx.dict);
-
-    out->data = ctx.out.data;
-    out->len = ctx.out.len;
-
     return CAP_OK;
-
-failed:
-
-    cap_free(pool, ctx.units);
-    cap_free(pool, ctx.dict);
-    cap_free(pool, ctx.out.data);
-
-    return CAP_ERROR;
 }
 
 
@@ -379,7 +402,7 @@ cap_lz64_emit(cap_lz64_ctx_t *ctx, uint32_t code)
 
     /* every code unit takes at least one byte of UTF-8 */
 
-    if (n > ctx->limit - ctx->out.len) {
+    if (n > ctx->limit - ctx->len) {
         return cap_error_set(ctx->err, CAP_E_BODY_TOO_LARGE,
                              "decoded request body exceeds %zu bytes",
                              ctx->limit);
@@ -485,24 +508,24 @@ cap_lz64_utf8(cap_lz64_ctx_t *ctx, uint32_t cp)
         n = 4;
     }
 
-    if (cap_buf_append(&ctx->out, p, n) != CAP_OK) {
-        return cap_lz64_out_error(ctx);
-    }
-
-    return CAP_OK;
-}
-
-
-static int
-cap_lz64_out_error(cap_lz64_ctx_t *ctx)
-{
-    if (ctx->out.overflow) {
+    if (n > ctx->limit - ctx->len) {
         return cap_error_set(ctx->err, CAP_E_BODY_TOO_LARGE,
                              "decoded request body exceeds %zu bytes",
                              ctx->limit);
     }
 
-    return cap_lz64_nomem(ctx);
+    if (ctx->out != NULL) {
+        if (n > ctx->size - ctx->len) {
+            /* the passes are the same: not reached */
+            return cap_lz64_corrupt(ctx, "inconsistent");
+        }
+
+        memcpy(ctx->out + ctx->len, p, n);
+    }
+
+    ctx->len += n;
+
+    return CAP_OK;
 }
 
 

@@ -14,6 +14,8 @@
 
 
 static int cap_payload_is_form_type(const cap_str_t *ct);
+static int cap_payload_is_json(const cap_str_t *body);
+static int cap_payload_is_spaced_base64(const cap_str_t *p);
 static int cap_payload_hint(cap_pool_t *pool, const cap_str_t *raw,
     cap_compression_t *hint, cap_error_t *err);
 static void cap_payload_replace(cap_pool_t *pool, cap_str_t *payload,
@@ -110,7 +112,14 @@ cap_payload_decode(cap_pool_t *pool, cap_payload_t *in, cap_str_t *json,
 
     } else {
         payload = in->body;
-        form = cap_payload_is_form_type(&in->content_type)
+
+        /*
+         * "curl -d" labels JSON as a form: a body that opens like JSON is
+         * taken as JSON whatever its Content-Type says.
+         */
+
+        form = (cap_payload_is_form_type(&in->content_type)
+                && !cap_payload_is_json(&in->body))
                || cap_form_looks_like(in->body.data, in->body.len);
     }
 
@@ -191,7 +200,9 @@ cap_payload_decode(cap_pool_t *pool, cap_payload_t *in, cap_str_t *json,
         cap_payload_replace(pool, &payload, &owned, &decoded);
 
     } else if (hint == CAP_COMPRESSION_BASE64
-               || cap_base64_is_strict(payload.data, payload.len))
+               || cap_base64_is_strict(payload.data, payload.len)
+               || (owned != NULL
+                   && cap_payload_is_spaced_base64(&payload)))
     {
         rc = cap_base64_decode(pool, payload.data, payload.len, &decoded,
                                err);
@@ -249,6 +260,64 @@ failed:
     cap_free(pool, owned);
 
     return CAP_ERROR;
+}
+
+
+/* the first byte that is not white space opens an object or an array */
+
+static int
+cap_payload_is_json(const cap_str_t *body)
+{
+    size_t  i;
+
+    for (i = 0; i < body->len; i++) {
+        switch (body->data[i]) {
+        case ' ':
+        case '\t':
+        case '\r':
+        case '\n':
+            continue;
+        case '{':
+        case '[':
+            return 1;
+        default:
+            return 0;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * A form or query value whose "+" signs a client left unescaped, so that
+ * they were decoded as spaces: base64 but for the spaces.
+ */
+
+static int
+cap_payload_is_spaced_base64(const cap_str_t *p)
+{
+    size_t       i, n;
+    cap_uchar_t  c;
+
+    if (p->len == 0 || p->len % 4 != 0) {
+        return 0;
+    }
+
+    n = p->len < 128 ? p->len : 128;
+
+    for (i = 0; i < n; i++) {
+        c = p->data[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+              || (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '='
+              || c == ' '))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

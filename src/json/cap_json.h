@@ -44,9 +44,13 @@ struct cap_json_s {
 };
 
 
-/* parses "len" bytes of UTF-8 JSON text; CAP_E_PARSE on bad input */
-cap_json_t *cap_json_parse(cap_pool_t *pool, const cap_uchar_t *text,
-    size_t len, cap_error_t *err);
+/*
+ * Parses "len" bytes of UTF-8 JSON text; CAP_E_PARSE on bad input.  The
+ * text must stay as long as the tree (strings point into it), and may be
+ * changed in place: unpaired escaped surrogates become "\ufffd".
+ */
+cap_json_t *cap_json_parse(cap_pool_t *pool, cap_uchar_t *text, size_t len,
+    cap_error_t *err);
 
 /* the last member named "key" of an object, or NULL */
 cap_json_t *cap_json_get(cap_json_t *obj, const char *key, size_t len);

@@ -24,6 +24,10 @@ typedef struct {
 } cap_json_ctx_t;
 
 
+static int cap_json_check_text(cap_uchar_t *p, size_t len, cap_error_t *err);
+static size_t cap_json_utf8(const cap_uchar_t *p, const cap_uchar_t *end);
+static int cap_json_hex4(const cap_uchar_t *p, const cap_uchar_t *end,
+    unsigned *cp);
 static cap_json_t *cap_json_add(cap_json_ctx_t *ctx, cap_json_type_t type);
 static int cap_json_str(cap_json_ctx_t *ctx, cap_str_t *dst,
     const unsigned char *s, size_t len);
@@ -55,7 +59,7 @@ static const yajl_callbacks  cap_json_callbacks = {
 
 
 cap_json_t *
-cap_json_parse(cap_pool_t *pool, const cap_uchar_t *text, size_t len,
+cap_json_parse(cap_pool_t *pool, cap_uchar_t *text, size_t len,
     cap_error_t *err)
 {
     size_t          n;
@@ -63,6 +67,10 @@ cap_json_parse(cap_pool_t *pool, const cap_uchar_t *text, size_t len,
     yajl_status     rc;
     cap_json_ctx_t  ctx;
     unsigned char  *msg;
+
+    if (cap_json_check_text(text, len, err) != CAP_OK) {
+        return NULL;
+    }
 
     memset(&ctx, 0, sizeof(cap_json_ctx_t));
     ctx.pool = pool;
@@ -115,6 +123,162 @@ cap_json_parse(cap_pool_t *pool, const cap_uchar_t *text, size_t len,
     yajl_free(h);
 
     return NULL;
+}
+
+
+/*
+ * One pass over the text before yajl sees it.  yajl checks only the
+ * length of UTF-8 sequences, so overlong forms, encoded surrogates and
+ * code points past U+10FFFF are refused here, as PostHog's parser does.
+ * Escaped surrogates that are not a pair (JavaScript strings cut in the
+ * middle of a character are common) become "\ufffd" in place, the same
+ * length: yajl would otherwise write them out as invalid UTF-8.
+ */
+
+static int
+cap_json_check_text(cap_uchar_t *p, size_t len, cap_error_t *err)
+{
+    size_t        n;
+    unsigned      hi, lo;
+    cap_uchar_t  *start, *end, *q;
+
+    start = p;
+    end = p + len;
+
+    while (p < end) {
+
+        if (*p < 0x80) {
+            if (*p++ != '\\' || p == end) {
+                continue;
+            }
+
+            if (*p != 'u') {
+                /* the escaped character, whatever it is */
+                p++;
+                continue;
+            }
+
+            q = p - 1;
+            p++;
+
+            if (cap_json_hex4(p, end, &hi) != CAP_OK) {
+                /* yajl reports the bad escape */
+                continue;
+            }
+
+            p += 4;
+
+            if (hi < 0xd800 || hi > 0xdfff) {
+                continue;
+            }
+
+            if (hi <= 0xdbff
+                && end - p >= 6 && p[0] == '\\' && p[1] == 'u'
+                && cap_json_hex4(p + 2, end, &lo) == CAP_OK
+                && lo >= 0xdc00 && lo <= 0xdfff)
+            {
+                p += 6;
+                continue;
+            }
+
+            memcpy(q, "\\ufffd", 6);
+
+            continue;
+        }
+
+        n = cap_json_utf8(p, end);
+
+        if (n == 0) {
+            return cap_error_set(err, CAP_E_PARSE,
+                                 "failed to parse request: invalid UTF-8 at "
+                                 "byte %zu", (size_t) (p - start));
+        }
+
+        p += n;
+    }
+
+    return CAP_OK;
+}
+
+
+/* the length of a valid UTF-8 sequence at p (RFC 3629), or 0 */
+
+static size_t
+cap_json_utf8(const cap_uchar_t *p, const cap_uchar_t *end)
+{
+    size_t    n, i;
+    unsigned  c, cp, min;
+
+    c = p[0];
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        cp = c & 0x1f;
+        min = 0x80;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        cp = c & 0x0f;
+        min = 0x800;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        cp = c & 0x07;
+        min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if ((size_t) (end - p) < n) {
+        return 0;
+    }
+
+    for (i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return 0;
+    }
+
+    return n;
+}
+
+
+static int
+cap_json_hex4(const cap_uchar_t *p, const cap_uchar_t *end, unsigned *cp)
+{
+    unsigned     v, i;
+    cap_uchar_t  c;
+
+    if (end - p < 4) {
+        return CAP_ERROR;
+    }
+
+    v = 0;
+
+    for (i = 0; i < 4; i++) {
+        c = p[i];
+
+        if (c >= '0' && c <= '9') {
+            v = v * 16 + (c - '0');
+
+        } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+            v = v * 16 + ((c | 0x20) - 'a' + 10);
+
+        } else {
+            return CAP_ERROR;
+        }
+    }
+
+    *cp = v;
+
+    return CAP_OK;
 }
 
 

@@ -24,7 +24,8 @@ package CaptureTest;
 # Environment:
 #   CAPTURE_MODULE  absolute path of ngx_http_capture_module.so ("none":
 #                   load no module, for a self-check of the harness)
-#   NGINX           the nginx binary (default /usr/sbin/nginx)
+#   CAPTURE_NGINX   the nginx binary (default /usr/sbin/nginx); not NGINX,
+#                   which nginx itself reads as inherited sockets
 #   CAPTURE_ASAN=1  preload libasan/libubsan, fail done() on any report
 #   CAPTURE_KEEP=1  keep the test directory (its path is printed)
 
@@ -77,7 +78,7 @@ sub new {
 
     my $self = bless {
         dir     => $dir,
-        nginx   => $opts{nginx} // $ENV{NGINX} // '/usr/sbin/nginx',
+        nginx   => $opts{nginx} // $ENV{CAPTURE_NGINX} // '/usr/sbin/nginx',
         opts    => \%opts,
         owner   => $$,
         running => 0,
@@ -244,6 +245,8 @@ sub _run {
     my $pid = fork;
     croak "fork: $!" unless defined $pid;
     if ($pid == 0) {
+        # nginx takes $NGINX for inherited listening sockets
+        delete $ENV{NGINX};
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', $out or POSIX::_exit(126);
         open STDERR, '>&', \*STDOUT or POSIX::_exit(126);

@@ -57,6 +57,20 @@ export function eventsOf(payload) {
 
 export const hex = (buf, n = 16) => (buf ? buf.subarray(0, n).toString('hex') : '');
 
+// What a request body was: its size, first bytes and, for capture
+// payloads, its events and sent_at.
+export function describeBody(buf) {
+    const d = { body_length: buf ? buf.length : 0, body_hex: hex(buf), events: [], sent_at: null };
+    try {
+        const payload = decodeBody(buf);
+        d.events = eventsOf(payload);
+        d.sent_at = payload?.sent_at ?? null;
+    } catch (err) {
+        d.decode_error = String(err);
+    }
+    return d;
+}
+
 // Headless Chromium that posthog-js does not take for a bot: a normal
 // desktop user agent and no navigator.webdriver.  The user agent is a
 // command-line flag, not Playwright's per-page override: the override is
@@ -97,7 +111,6 @@ export function recordRequests(page, prefix) {
         if (!req.url().startsWith(prefix)) return;
         const url = new URL(req.url());
         const headers = req.headers();
-        const body = req.postDataBuffer();
         const rec = {
             method: req.method(),
             path: url.pathname,
@@ -105,17 +118,10 @@ export function recordRequests(page, prefix) {
             resource_type: req.resourceType(),
             content_type: headers['content-type'] ?? null,
             content_encoding: headers['content-encoding'] ?? null,
-            body_length: body ? body.length : 0,
-            body_hex: hex(body),
-            events: [],
+            ...describeBody(req.postDataBuffer()),
             status: null,
             response: null,
         };
-        try {
-            rec.events = eventsOf(decodeBody(body));
-        } catch (err) {
-            rec.decode_error = String(err);
-        }
         records.push(rec);
         byRequest.set(req, rec);
     });

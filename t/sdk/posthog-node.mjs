@@ -7,7 +7,7 @@
 // Exits non-zero on any SDK error or answer other than 200.
 
 import { PostHog } from 'posthog-node';
-import { decodeBody, eventsOf, hex, watchdog } from './lib.mjs';
+import { describeBody, watchdog } from './lib.mjs';
 
 const [host, runId, mode] = process.argv.slice(2);
 if (!host || !runId || !['gzip', 'plain'].includes(mode)) {
@@ -23,19 +23,14 @@ const errors = [];
 async function recordingFetch(url, options) {
     const u = new URL(url);
     const headers = options.headers ?? {};
-    const body = options.body == null ? null : Buffer.from(options.body);
     const rec = {
         method: options.method,
         path: u.pathname,
         query: u.search.replace(/^\?/, ''),
         content_type: headers['Content-Type'] ?? null,
         content_encoding: headers['Content-Encoding'] ?? null,
-        body_length: body ? body.length : 0,
-        body_hex: hex(body),
+        ...describeBody(options.body == null ? null : Buffer.from(options.body)),
     };
-    const payload = decodeBody(body);
-    rec.sent_at = payload?.sent_at ?? null;
-    rec.events = eventsOf(payload);
     requests.push(rec);
 
     const res = await fetch(url, options);

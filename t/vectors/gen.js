@@ -190,7 +190,8 @@ lz('lz_empty', '');
 lz('lz_a', 'a');
 lz('lz_json', json);
 lz('lz_batch', batch(5));
-lz('lz_latin', 'caf\u00e9 na\u00efve \u00dcn\u00efc\u00f6d\u00e9 \u00df\u00f8\u00e5');
+lz('lz_latin', 'caf\u00e9 na\u00efve \u00dcn\u00efc\u00f6d\u00e9 ' +
+               '\u00df\u00f8\u00e5');
 lz('lz_cjk', '\u65e5\u672c\u8a9e\u30c6\u30ad\u30b9\u30c8 \u4e2d\u6587 ' +
              '\ud55c\uad6d\uc5b4 \u0420\u0443\u0441\u0441\u043a\u0438\u0439');
 lz('lz_emoji', '\ud83d\udc4d\ud83c\udffd \ud83c\udf89 \ud83d\ude80 ' +
@@ -227,7 +228,8 @@ function payload(name, body, output, hdr) {
 const gz = zlib.gzipSync(small);
 const b64 = jsonBuf.toString('base64');
 const lzs = LZString.compressToBase64(json);
-const lzBig = LZString.compressToBase64(batch(40));
+const text40 = batch(40);
+const lzBig = LZString.compressToBase64(text40);
 
 payload('pl_json', json, jsonBuf, { content_type: 'application/json' });
 payload('pl_gzip_nohint', gz, small, { content_type: 'text/plain' });
@@ -268,9 +270,9 @@ payload('pl_lz64_query', `data=${encodeURIComponent(lzs)}`, jsonBuf,
         { content_type: 'application/x-www-form-urlencoded',
           query_compression: 'lz64' });
 payload('pl_lz64_form', `data=${encodeURIComponent(lzBig)}&compression=lz64`,
-        Buffer.from(batch(40)), {});
+        Buffer.from(text40), {});
 payload('pl_lz64_form_raw', `compression=lz-string&data=${lzBig}`,
-        Buffer.from(batch(40)), {});
+        Buffer.from(text40), {});
 payload('pl_query_json', '', jsonBuf,
         { query_data: encodeURIComponent(json) });
 payload('pl_query_b64', 'ignored body', jsonBuf,

@@ -1,0 +1,421 @@
+
+/*
+ * libFuzzer target of the request model.  The first byte of an input
+ * selects the endpoint and the policies of a fixed request, the rest is
+ * the body:
+ *
+ *     cap_json_parse -> cap_request_parse -> cap_record_encode
+ *
+ * and checks:
+ *   - a body that parses is written by cap_json_write as text that
+ *     parses again and is written to the same bytes;
+ *   - an accepted batch holds events with a name, a distinct_id, an
+ *     object of properties, a canonical uuid and a valid token;
+ *   - every record is one line of JSON that parses and is written back
+ *     to the same bytes;
+ *   - a failure has a code and a text.
+ *
+ * The first byte: bits 0-1 (mod 3) the endpoint, bits 2-3 the ip policy,
+ * bit 4 a query sent_at, bit 5 an allowlist, bit 6 capture_property
+ * values and a small max_event, bit 7 an IPv6 client address.
+ */
+
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "capture/cap_capture.h"
+#include "encode/cap_encode.h"
+
+
+#define NOW  1704164645000LL
+
+
+typedef union blk_u  blk_t;
+
+union blk_u {
+    struct {
+        blk_t       *prev;
+        blk_t       *next;
+    } l;
+    long double      align_ld;
+    long long        align_ll;
+    void            *align_p;
+};
+
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void *pool_alloc(void *data, size_t size);
+static void pool_free(void *data, void *p);
+static void pool_reset(void);
+static void fail(const char *what, const cap_uchar_t *p, size_t len);
+static void round_trip(cap_json_t *root);
+static void check_batch(cap_batch_t *batch);
+static void check_records(cap_str_t *out, cap_batch_t *batch);
+
+
+static blk_t       *blocks;
+static cap_pool_t   pool = { pool_alloc, pool_free, NULL };
+
+static cap_str_t    tokens[] = {
+    cap_string("phc_test"),
+    cap_string("phc_other"),
+};
+
+static cap_property_t  props[] = {
+    { cap_string("$lib_edge"), cap_string("nginx") },
+    { cap_string("plan"),      cap_null_string },
+    { cap_string("$ip"),       cap_string("edge") },
+};
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int             rc;
+    unsigned        sel;
+    size_t          max_event;
+    cap_buf_t       b;
+    cap_str_t       out;
+    cap_uchar_t    *body;
+    cap_json_t     *root;
+    cap_error_t     err;
+    cap_batch_t     batch;
+    cap_request_t   req;
+
+    if (size == 0) {
+        return 0;
+    }
+
+    sel = data[0];
+    data++;
+    size--;
+
+    memset(&req, 0, sizeof(cap_request_t));
+
+    req.endpoint = (cap_endpoint_t) (sel % 3);
+    req.ip_policy = (cap_ip_policy_t) ((sel >> 2) & 3);
+    req.now = NOW;
+
+    if (sel & 0x10) {
+        req.has_query_sent_at = 1;
+        req.query_sent_at = NOW - 10000;
+    }
+
+    if (sel & 0x20) {
+        req.tokens = tokens;
+        req.ntokens = sizeof(tokens) / sizeof(tokens[0]);
+    }
+
+    if (sel & 0x40) {
+        req.properties = props;
+        req.nproperties = sizeof(props) / sizeof(props[0]);
+        max_event = 512;
+
+    } else {
+        max_event = 1024 * 1024;
+    }
+
+    if (sel & 0x80) {
+        req.ip = (cap_str_t) cap_string("2001:db8:1:2:3:4:5:6");
+
+    } else {
+        req.ip = (cap_str_t) cap_string("1.2.3.4");
+    }
+
+    /* the body in a block of its exact size: no NUL after it */
+
+    body = pool_alloc(NULL, size ? size : 1);
+    if (body == NULL) {
+        return 0;
+    }
+
+    memcpy(body, data, size);
+
+    memset(&err, 0, sizeof(cap_error_t));
+
+    root = cap_json_parse(&pool, body, size, &err);
+
+    if (root == NULL) {
+        if (err.code != CAP_E_PARSE && err.code != CAP_E_NOMEM) {
+            fail("cap_json_parse failed without CAP_E_PARSE", body, size);
+        }
+
+        pool_reset();
+        return 0;
+    }
+
+    /* before cap_request_parse, which changes the tree */
+
+    round_trip(root);
+
+    memset(&err, 0, sizeof(cap_error_t));
+
+    rc = cap_request_parse(&pool, &req, root, &batch, &err);
+
+    if (rc != CAP_OK) {
+        if (rc != CAP_ERROR || err.code == CAP_E_NONE
+            || err.code >= CAP_E_LAST || err.text[0] == '\0')
+        {
+            fail("cap_request_parse failed without an error", body, size);
+        }
+
+        pool_reset();
+        return 0;
+    }
+
+    check_batch(&batch);
+
+    if (cap_buf_init(&b, &pool, 256, 0) != CAP_OK) {
+        pool_reset();
+        return 0;
+    }
+
+    memset(&err, 0, sizeof(cap_error_t));
+
+    rc = cap_record_encode(&b, &batch, max_event, &err);
+
+    if (rc == CAP_OK) {
+        out.data = b.data;
+        out.len = b.len;
+        check_records(&out, &batch);
+
+    } else if (err.code != CAP_E_EVENT_TOO_LARGE && err.code != CAP_E_NOMEM)
+    {
+        fail("cap_record_encode failed with an unexpected code", body,
+             size);
+    }
+
+    pool_reset();
+
+    return 0;
+}
+
+
+static void *
+pool_alloc(void *data, size_t size)
+{
+    blk_t  *b;
+
+    b = malloc(sizeof(blk_t) + size);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->l.prev = NULL;
+    b->l.next = blocks;
+
+    if (blocks != NULL) {
+        blocks->l.prev = b;
+    }
+
+    blocks = b;
+
+    return b + 1;
+}
+
+
+static void
+pool_free(void *data, void *p)
+{
+    blk_t  *b;
+
+    b = (blk_t *) p - 1;
+
+    if (b->l.prev != NULL) {
+        b->l.prev->l.next = b->l.next;
+
+    } else {
+        blocks = b->l.next;
+    }
+
+    if (b->l.next != NULL) {
+        b->l.next->l.prev = b->l.prev;
+    }
+
+    free(b);
+}
+
+
+static void
+pool_reset(void)
+{
+    blk_t  *b, *next;
+
+    for (b = blocks; b != NULL; b = next) {
+        next = b->l.next;
+        free(b);
+    }
+
+    blocks = NULL;
+}
+
+
+static void
+fail(const char *what, const cap_uchar_t *p, size_t len)
+{
+    size_t  i;
+
+    fprintf(stderr, "fuzz_request: %s\n", what);
+
+    for (i = 0; i < len && i < 4096; i++) {
+        fprintf(stderr, "%02x", p[i]);
+    }
+
+    fprintf(stderr, "\n");
+
+    abort();
+}
+
+
+static void
+round_trip(cap_json_t *root)
+{
+    cap_buf_t     b1, b2;
+    cap_json_t   *again;
+    cap_error_t   err;
+
+    if (cap_buf_init(&b1, &pool, 64, 0) != CAP_OK
+        || cap_buf_init(&b2, &pool, 64, 0) != CAP_OK)
+    {
+        return;
+    }
+
+    if (cap_json_write(&b1, root) != CAP_OK) {
+        if (b1.nomem) {
+            return;
+        }
+
+        fail("cap_json_write failed on a parsed tree", NULL, 0);
+    }
+
+    memset(&err, 0, sizeof(cap_error_t));
+
+    again = cap_json_parse(&pool, b1.data, b1.len, &err);
+    if (again == NULL) {
+        fprintf(stderr, "fuzz_request: %s\n", err.text);
+        fail("the output of cap_json_write does not parse", b1.data, b1.len);
+    }
+
+    if (cap_json_write(&b2, again) != CAP_OK) {
+        fail("cap_json_write failed on its own output", b1.data, b1.len);
+    }
+
+    if (b1.len != b2.len || memcmp(b1.data, b2.data, b1.len) != 0) {
+        fail("cap_json_write is not stable", b1.data, b1.len);
+    }
+}
+
+
+static void
+check_batch(cap_batch_t *batch)
+{
+    size_t        i, k;
+    cap_uchar_t   c;
+    cap_event_t  *ev;
+
+    if (batch->nevents == 0 && batch->dropped == 0) {
+        fail("an accepted batch without events", NULL, 0);
+    }
+
+    if (batch->nevents
+        && cap_token_invalid(batch->token.data, batch->token.len) != NULL)
+    {
+        fail("an accepted batch with an invalid token", batch->token.data,
+             batch->token.len);
+    }
+
+    for (i = 0; i < batch->nevents; i++) {
+        ev = &batch->events[i];
+
+        if (ev->event.len == 0 || ev->event.data == NULL) {
+            fail("an event without a name", NULL, 0);
+        }
+
+        if (ev->distinct_id.len == 0
+            || memchr(ev->distinct_id.data, '\0', ev->distinct_id.len))
+        {
+            fail("a bad distinct_id", ev->distinct_id.data,
+                 ev->distinct_id.len);
+        }
+
+        if (ev->properties == NULL
+            || ev->properties->type != CAP_JSON_OBJECT)
+        {
+            fail("properties that are not an object", NULL, 0);
+        }
+
+        for (k = 0; k < CAP_UUID_LEN; k++) {
+            c = ev->uuid[k];
+
+            if (k == 8 || k == 13 || k == 18 || k == 23) {
+                if (c != '-') {
+                    fail("a uuid without its hyphens", ev->uuid,
+                         CAP_UUID_LEN);
+                }
+
+            } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+                fail("a uuid that is not lowercase hex", ev->uuid,
+                     CAP_UUID_LEN);
+            }
+        }
+    }
+}
+
+
+static void
+check_records(cap_str_t *out, cap_batch_t *batch)
+{
+    size_t        n, len;
+    cap_buf_t     b;
+    cap_uchar_t  *p, *end, *nl;
+    cap_json_t   *v;
+    cap_error_t   err;
+
+    p = out->data;
+    end = out->data + out->len;
+    n = 0;
+
+    while (p < end) {
+        nl = memchr(p, '\n', end - p);
+        if (nl == NULL) {
+            fail("a record without its newline", p, end - p);
+        }
+
+        len = nl - p;
+        n++;
+
+        memset(&err, 0, sizeof(cap_error_t));
+
+        v = cap_json_parse(&pool, p, len, &err);
+        if (v == NULL) {
+            fprintf(stderr, "fuzz_request: %s\n", err.text);
+            fail("a record that does not parse", p, len);
+        }
+
+        if (v->type != CAP_JSON_OBJECT || v->count != 9
+            || cap_json_get_literal(v, "properties") == NULL
+            || cap_json_get_literal(v, "properties")->type
+               != CAP_JSON_OBJECT)
+        {
+            fail("a record that is not the canonical object", p, len);
+        }
+
+        if (cap_buf_init(&b, &pool, len + 1, 0) != CAP_OK) {
+            return;
+        }
+
+        if (cap_json_write(&b, v) != CAP_OK
+            || b.len != len || memcmp(b.data, p, len) != 0)
+        {
+            fail("a record that is not compact JSON", p, len);
+        }
+
+        p = nl + 1;
+    }
+
+    if (n != batch->nevents) {
+        fail("not one record per event", out->data, out->len);
+    }
+}

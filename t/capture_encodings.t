@@ -99,6 +99,12 @@ accepted('plain JSON', {
     headers => { 'Content-Type' => 'application/json' },
 }, 'plain');
 
+# "curl -d" labels JSON as a form: it is still JSON
+accepted('plain JSON labelled application/x-www-form-urlencoded', {
+    path => '/ingest/batch/', body => "\n  " . encode_json(event('curl-d')),
+    headers => { 'Content-Type' => 'application/x-www-form-urlencoded' },
+}, 'curl-d');
+
 accepted('plain JSON, no Content-Type', {
     path => '/ingest/e/', body => encode_json(event('plain-noct')),
 }, 'plain-noct');
@@ -316,6 +322,18 @@ accepted('batch object with "token"', {
     body => encode_json({ token => 'phc_enc',
         batch => [ event('shape-token') ] }),
 }, 'shape-token');
+
+# a client that left the base64's "+" unescaped: they arrive as spaces,
+# and with no compression hint the value is still read as base64
+{
+    my $json = json_with_plus(event('form-spaces-nohint'));
+    (my $spaced = b64($json)) =~ tr/+/ /;
+    accepted('form data=<base64 with spaces>, no hint', {
+        path => '/ingest/e/',
+        body => 'data=' . urlencode($spaced),
+        headers => { 'Content-Type' => 'application/x-www-form-urlencoded' },
+    }, 'form-spaces-nohint');
+}
 
 $t->done;
 done_testing;

@@ -1293,6 +1293,17 @@ test_timestamps(void)
             "is the record's sent_at");
     done();
 
+    /* "?_=9223372036854775807": out of range, ignored (no overflow) */
+
+    req.has_query_sent_at = 1;
+    req.query_sent_at = INT64_MAX;
+    is_cstr(ts_of("[" EV(TOK ",\"timestamp\":\"0000-01-01T00:00:00Z\"")
+                  "]"),
+            "0000-01-01T00:00:00.000Z", "a query sent_at out of range: "
+            "the timestamp as sent");
+    is_cstr(field("sent_at"), "null", "and no sent_at");
+    done();
+
     /* invalid */
 
     is_int(run(EV(TOK ",\"timestamp\":\"yesterday\"")), CAP_E_TIMESTAMP,

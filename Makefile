@@ -14,10 +14,11 @@ SHELL       := /bin/bash
 NGX_SRC     ?= /usr/share/nginx/src
 CAPTURE_NGINX ?= /usr/sbin/nginx
 BUILD       := build
+ABS_BUILD   := $(CURDIR)/$(BUILD)
 MODULE      := $(BUILD)/ngx_http_capture_module.so
-MODULE_PATH := $(CURDIR)/$(MODULE)
+MODULE_PATH := $(ABS_BUILD)/ngx_http_capture_module.so
 ASAN_MODULE := $(BUILD)/asan/ngx_http_capture_module.so
-ASAN_PATH   := $(CURDIR)/$(ASAN_MODULE)
+ASAN_PATH   := $(ABS_BUILD)/asan/ngx_http_capture_module.so
 
 CORE_SRCS   := $(wildcard src/*/*.c)
 CORE_HDRS   := $(wildcard src/*/*.h)
@@ -65,14 +66,15 @@ $(BUILD)/nginx/Makefile: config
 	cd $(NGX_SRC) && . ./conf_flags && ./configure \
 	    --with-cc-opt="$(DEB_CFLAGS)" --with-ld-opt="$(DEB_LDFLAGS)" \
 	    "$${NGX_CONF_FLAGS[@]}" \
-	    --add-dynamic-module=$(CURDIR) --builddir=$(CURDIR)/$(BUILD)/nginx \
-	    > $(BUILD)/nginx/configure.log 2>&1 \
-	    || { cat $(BUILD)/nginx/configure.log; exit 1; }
+	    --add-dynamic-module=$(CURDIR) --builddir=$(ABS_BUILD)/nginx \
+	    > $(ABS_BUILD)/nginx/configure.log 2>&1 \
+	    || { cat $(ABS_BUILD)/nginx/configure.log; exit 1; }
+
+# a new file, not one overwritten in place: a running nginx keeps the old
+# one mapped
 
 $(MODULE): $(BUILD)/nginx/Makefile $(CORE_SRCS) $(CORE_HDRS) $(NGX_SRCS)
-	$(MAKE) -s -f $(CURDIR)/$(BUILD)/nginx/Makefile -C $(NGX_SRC) modules
-	@# a new file, not one overwritten in place: a running nginx keeps
-	@# the old one mapped
+	$(MAKE) -s -f $(ABS_BUILD)/nginx/Makefile -C $(NGX_SRC) modules
 	cp $(BUILD)/nginx/ngx_http_capture_module.so $@.tmp && mv -f $@.tmp $@
 
 $(BUILD)/asan/nginx/Makefile: config
@@ -81,13 +83,13 @@ $(BUILD)/asan/nginx/Makefile: config
 	    --with-cc-opt="$(DEB_CFLAGS) $(ASAN_FLAGS)" \
 	    --with-ld-opt="$(DEB_LDFLAGS) $(ASAN_FLAGS)" \
 	    "$${NGX_CONF_FLAGS[@]}" \
-	    --add-dynamic-module=$(CURDIR) --builddir=$(CURDIR)/$(BUILD)/asan/nginx \
-	    > $(BUILD)/asan/nginx/configure.log 2>&1 \
-	    || { cat $(BUILD)/asan/nginx/configure.log; exit 1; }
+	    --add-dynamic-module=$(CURDIR) --builddir=$(ABS_BUILD)/asan/nginx \
+	    > $(ABS_BUILD)/asan/nginx/configure.log 2>&1 \
+	    || { cat $(ABS_BUILD)/asan/nginx/configure.log; exit 1; }
 
 $(ASAN_MODULE): $(BUILD)/asan/nginx/Makefile $(CORE_SRCS) $(CORE_HDRS) \
                 $(NGX_SRCS)
-	$(MAKE) -s -f $(CURDIR)/$(BUILD)/asan/nginx/Makefile -C $(NGX_SRC) modules
+	$(MAKE) -s -f $(ABS_BUILD)/asan/nginx/Makefile -C $(NGX_SRC) modules
 	cp $(BUILD)/asan/nginx/ngx_http_capture_module.so $@.tmp && mv -f $@.tmp $@
 
 
@@ -126,7 +128,7 @@ test-asan: deps
 
 test-static: deps
 	@bash scripts/static.sh
-	CAPTURE_MODULE=none CAPTURE_NGINX=$(CURDIR)/$(BUILD)/static/nginx \
+	CAPTURE_MODULE=none CAPTURE_NGINX=$(ABS_BUILD)/static/nginx \
 	    $(PROVE) $(PROVE_FLAGS) -e '' $(filter-out t/sdk_%,$(wildcard t/*.t))
 
 

@@ -139,6 +139,7 @@ static int
 cap_json_check_text(cap_uchar_t *p, size_t len, cap_error_t *err)
 {
     size_t        n;
+    uint64_t      w, x;
     unsigned      hi, lo;
     cap_uchar_t  *start, *end, *q;
 
@@ -146,6 +147,26 @@ cap_json_check_text(cap_uchar_t *p, size_t len, cap_error_t *err)
     end = p + len;
 
     while (p < end) {
+
+        /* runs of ASCII without backslashes, eight bytes at a time */
+
+        while (end - p >= 8) {
+            memcpy(&w, p, 8);
+
+            x = w ^ 0x5c5c5c5c5c5c5c5cULL;
+
+            if ((w & 0x8080808080808080ULL)
+                || ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL))
+            {
+                break;
+            }
+
+            p += 8;
+        }
+
+        if (p == end) {
+            break;
+        }
 
         if (*p < 0x80) {
             if (*p++ != '\\' || p == end) {

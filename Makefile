@@ -140,7 +140,7 @@ $(BUILD)/fuzz/%: t/fuzz/%.c $(CORE_SRCS) $(CORE_HDRS)
 	    $(CORE_SRCS) $(LIBS)
 
 fuzz: $(FUZZ_BINS)
-	@for f in $(FUZZ_BINS); do \
+	@set -o pipefail; for f in $(FUZZ_BINS); do \
 	    mkdir -p $(BUILD)/corpus/$$(basename $$f); \
 	    echo "fuzzing $$(basename $$f) for $(FUZZ_SECONDS)s"; \
 	    $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \

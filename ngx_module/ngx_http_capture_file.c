@@ -19,14 +19,17 @@ typedef struct {
 static char *ngx_http_capture_file_init(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest);
 static ngx_int_t ngx_http_capture_file_deliver(ngx_http_request_t *r,
-    ngx_http_capture_dest_t *dest, u_char *records, size_t len,
-    ngx_uint_t nevents);
+    ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a);
 
 
 ngx_http_capture_dest_type_t  ngx_http_capture_file_type = {
     ngx_string("file"),
     ngx_http_capture_file_init,
-    ngx_http_capture_file_deliver
+    NULL,
+    ngx_http_capture_file_deliver,
+    NULL,
+    NULL,
+    NULL
 };
 
 
@@ -72,12 +75,18 @@ ngx_http_capture_file_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
 
 static ngx_int_t
 ngx_http_capture_file_deliver(ngx_http_request_t *r,
-    ngx_http_capture_dest_t *dest, u_char *records, size_t len,
-    ngx_uint_t nevents)
+    ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a)
 {
+    u_char                   *records;
+    size_t                    len;
     ssize_t                   n;
     ngx_err_t                 err;
+    ngx_uint_t                nevents;
     ngx_http_capture_file_t  *f = dest->data;
+
+    records = a->records->data;
+    len = a->records->len;
+    nevents = a->batch->nevents;
 
     if (f->file->fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

@@ -25,8 +25,8 @@ static ngx_int_t ngx_http_capture_process(ngx_http_request_t *r);
 static ngx_int_t ngx_http_capture_request(ngx_http_request_t *r,
     ngx_http_capture_loc_conf_t *cplcf, cap_request_t *req);
 static ngx_int_t ngx_http_capture_deliver(ngx_http_request_t *r,
-    ngx_http_capture_loc_conf_t *cplcf, cap_buf_t *records,
-    ngx_uint_t nevents);
+    ngx_http_capture_loc_conf_t *cplcf, ngx_http_capture_accepted_t *a,
+    cap_error_t *err);
 static void ngx_http_capture_read_headers(ngx_http_request_t *r,
     ngx_http_capture_ctx_t *ctx);
 static ngx_int_t ngx_http_capture_preflight(ngx_http_request_t *r);
@@ -229,6 +229,7 @@ ngx_http_capture_process(ngx_http_request_t *r)
     cap_payload_t                 payload;
     cap_request_t                 req;
     ngx_http_capture_ctx_t       *ctx;
+    ngx_http_capture_accepted_t   accepted;
     ngx_http_capture_loc_conf_t  *cplcf;
 
     cplcf = ngx_http_get_module_loc_conf(r, ngx_http_capture_module);
@@ -298,11 +299,10 @@ ngx_http_capture_process(ngx_http_request_t *r)
             return ngx_http_capture_reject(r, &err);
         }
 
-        if (ngx_http_capture_deliver(r, cplcf, &records, batch.nevents)
-            != NGX_OK)
-        {
-            cap_error_set(&err, CAP_E_UNAVAILABLE,
-                          "transient error, please retry");
+        accepted.batch = &batch;
+        accepted.records = &records;
+
+        if (ngx_http_capture_deliver(r, cplcf, &accepted, &err) != NGX_OK) {
             return ngx_http_capture_reject(r, &err);
         }
     }
@@ -400,25 +400,45 @@ ngx_http_capture_request(ngx_http_request_t *r,
 }
 
 
+/*
+ * All destinations or none: a request is answered 503 before any of
+ * them takes an event if one of them has no room for its events.
+ */
+
 static ngx_int_t
 ngx_http_capture_deliver(ngx_http_request_t *r,
-    ngx_http_capture_loc_conf_t *cplcf, cap_buf_t *records,
-    ngx_uint_t nevents)
+    ngx_http_capture_loc_conf_t *cplcf, ngx_http_capture_accepted_t *a,
+    cap_error_t *err)
 {
     ngx_int_t                  rc;
     ngx_uint_t                 i;
     ngx_http_capture_dest_t  **dest;
 
-    rc = NGX_OK;
     dest = cplcf->dests->elts;
 
     for (i = 0; i < cplcf->dests->nelts; i++) {
-        if (dest[i]->type->deliver(r, dest[i], records->data, records->len,
-                                   nevents)
-            != NGX_OK)
+        if (dest[i]->type->room != NULL
+            && dest[i]->type->room(dest[i], a) != NGX_OK)
         {
+            cap_error_set(err, CAP_E_UNAVAILABLE,
+                          "transient error, please retry: the queue of "
+                          "destination \"%.*s\" is full",
+                          (int) dest[i]->name.len, dest[i]->name.data);
+            return NGX_ERROR;
+        }
+    }
+
+    rc = NGX_OK;
+
+    for (i = 0; i < cplcf->dests->nelts; i++) {
+        if (dest[i]->type->deliver(r, dest[i], a) != NGX_OK) {
             rc = NGX_ERROR;
         }
+    }
+
+    if (rc != NGX_OK) {
+        cap_error_set(err, CAP_E_UNAVAILABLE,
+                      "transient error, please retry");
     }
 
     return rc;

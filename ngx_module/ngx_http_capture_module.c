@@ -8,8 +8,14 @@
 
 
 static ngx_int_t ngx_http_capture_init_process(ngx_cycle_t *cycle);
+static void ngx_http_capture_exit_process(ngx_cycle_t *cycle);
+static void ngx_http_capture_shutdown(ngx_event_t *ev);
+static void ngx_http_capture_drain_expired(ngx_event_t *ev);
+static ngx_http_capture_main_conf_t *ngx_http_capture_cycle_conf(
+    ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_capture_preconfiguration(ngx_conf_t *cf);
 static void *ngx_http_capture_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_capture_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_capture_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_capture_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -37,6 +43,13 @@ static ngx_command_t  ngx_http_capture_commands[] = {
       ngx_http_capture_destination_block,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("capture_drain_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_capture_main_conf_t, drain_timeout),
       NULL },
 
     { ngx_string("capture"),
@@ -97,7 +110,7 @@ static ngx_http_module_t  ngx_http_capture_module_ctx = {
     NULL,                                  /* postconfiguration */
 
     ngx_http_capture_create_main_conf,     /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_capture_init_main_conf,       /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -117,19 +130,211 @@ ngx_module_t  ngx_http_capture_module = {
     ngx_http_capture_init_process,         /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_capture_exit_process,         /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
 
 
+/* the worker's part: its queues, its multi handle, its exit notice */
+
+static ngx_connection_t  *ngx_http_capture_notice;
+static ngx_event_t        ngx_http_capture_drain;
+static ngx_connection_t   ngx_http_capture_drain_conn;
+
+
 static ngx_int_t
 ngx_http_capture_init_process(ngx_cycle_t *cycle)
 {
+    ngx_fd_t                        fd;
+    ngx_uint_t                      i, remote;
+    ngx_connection_t               *c;
+    ngx_http_capture_dest_t       **dest;
+    ngx_http_capture_main_conf_t   *cmcf;
+
     /* a worker must not share random bytes with its siblings */
     cap_uuid_reseed();
 
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    cmcf = ngx_http_capture_cycle_conf(cycle);
+    if (cmcf == NULL) {
+        return NGX_OK;
+    }
+
+    dest = cmcf->dests.elts;
+    remote = 0;
+
+    for (i = 0; i < cmcf->dests.nelts; i++) {
+        if (dest[i]->type->init_process) {
+            remote = 1;
+        }
+    }
+
+    if (!remote) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_capture_curl_init(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < cmcf->dests.nelts; i++) {
+        if (dest[i]->type->init_process
+            && dest[i]->type->init_process(cycle, dest[i]) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    /*
+     * An idle connection of our own: a graceful exit (reload, quit)
+     * calls its handler, so the queues can send everything at once.
+     */
+
+    fd = ngx_open_file("/dev/null", NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, ngx_errno,
+                      ngx_open_file_n " \"/dev/null\" failed");
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection((ngx_socket_t) fd, cycle->log);
+    if (c == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    c->idle = 1;
+    c->data = cmcf;
+    c->read->handler = ngx_http_capture_shutdown;
+    c->read->log = cycle->log;
+
+    ngx_http_capture_notice = c;
+
+    ngx_http_capture_drain_conn.fd = (ngx_socket_t) -1;
+    ngx_http_capture_drain_conn.data = cmcf;
+    ngx_http_capture_drain.data = &ngx_http_capture_drain_conn;
+    ngx_http_capture_drain.handler = ngx_http_capture_drain_expired;
+    ngx_http_capture_drain.log = cycle->log;
+
+    /* it bounds the drain; the work itself keeps the worker alive */
+    ngx_http_capture_drain.cancelable = 1;
+
     return NGX_OK;
+}
+
+
+static void
+ngx_http_capture_shutdown(ngx_event_t *ev)
+{
+    ngx_uint_t                      i;
+    ngx_connection_t               *c;
+    ngx_http_capture_dest_t       **dest;
+    ngx_http_capture_main_conf_t   *cmcf;
+
+    c = ev->data;
+    cmcf = c->data;
+
+    (void) ngx_close_file((ngx_fd_t) c->fd);
+    c->fd = (ngx_socket_t) -1;
+    ngx_free_connection(c);
+    ngx_http_capture_notice = NULL;
+
+    ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                  "capture: exiting, sending what is queued within %M ms",
+                  cmcf->drain_timeout);
+
+    ngx_add_timer(&ngx_http_capture_drain, cmcf->drain_timeout);
+
+    dest = cmcf->dests.elts;
+
+    for (i = 0; i < cmcf->dests.nelts; i++) {
+        if (dest[i]->type->shutdown) {
+            dest[i]->type->shutdown(dest[i]);
+        }
+    }
+}
+
+
+/* what could not be sent in time is given up, loudly */
+
+static void
+ngx_http_capture_drain_expired(ngx_event_t *ev)
+{
+    ngx_uint_t                      i;
+    ngx_connection_t               *c;
+    ngx_http_capture_dest_t       **dest;
+    ngx_http_capture_main_conf_t   *cmcf;
+
+    c = ev->data;
+    cmcf = c->data;
+    dest = cmcf->dests.elts;
+
+    ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                  "capture: capture_drain_timeout (%M ms) expired",
+                  cmcf->drain_timeout);
+
+    for (i = 0; i < cmcf->dests.nelts; i++) {
+        if (dest[i]->type->exit_process) {
+            dest[i]->type->exit_process((ngx_cycle_t *) ngx_cycle, dest[i]);
+        }
+    }
+}
+
+
+static void
+ngx_http_capture_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                      i;
+    ngx_connection_t               *c;
+    ngx_http_capture_dest_t       **dest;
+    ngx_http_capture_main_conf_t   *cmcf;
+
+    cmcf = ngx_http_capture_cycle_conf(cycle);
+    if (cmcf == NULL) {
+        return;
+    }
+
+    if (ngx_http_capture_drain.timer_set) {
+        ngx_del_timer(&ngx_http_capture_drain);
+    }
+
+    c = ngx_http_capture_notice;
+
+    if (c != NULL) {
+        (void) ngx_close_file((ngx_fd_t) c->fd);
+        c->fd = (ngx_socket_t) -1;
+        ngx_free_connection(c);
+        ngx_http_capture_notice = NULL;
+    }
+
+    dest = cmcf->dests.elts;
+
+    for (i = 0; i < cmcf->dests.nelts; i++) {
+        if (dest[i]->type->exit_process) {
+            dest[i]->type->exit_process(cycle, dest[i]);
+        }
+    }
+
+    ngx_http_capture_curl_exit(cycle);
+}
+
+
+static ngx_http_capture_main_conf_t *
+ngx_http_capture_cycle_conf(ngx_cycle_t *cycle)
+{
+    if (cycle->conf_ctx == NULL || cycle->conf_ctx[ngx_http_module.index]
+                                   == NULL)
+    {
+        return NULL;
+    }
+
+    return ngx_http_cycle_get_module_main_conf(cycle, ngx_http_capture_module);
 }
 
 
@@ -157,7 +362,20 @@ ngx_http_capture_create_main_conf(ngx_conf_t *cf)
         return NULL;
     }
 
+    cmcf->drain_timeout = NGX_CONF_UNSET_MSEC;
+
     return cmcf;
+}
+
+
+static char *
+ngx_http_capture_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_capture_main_conf_t *cmcf = conf;
+
+    ngx_conf_init_msec_value(cmcf->drain_timeout, 10000);
+
+    return NGX_CONF_OK;
 }
 
 

@@ -13,6 +13,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <curl/curl.h>
+
 #include "core/cap_core.h"
 #include "capture/cap_capture.h"
 
@@ -33,19 +35,34 @@ typedef struct {
 } ngx_http_capture_param_t;
 
 
+/* what a request hands to its destinations */
+typedef struct {
+    cap_batch_t                    *batch;
+    cap_buf_t                      *records;   /* canonical, one a line */
+} ngx_http_capture_accepted_t;
+
+
 /*
  * A destination type: "init" takes the block's parameters at the end of
- * the block (ngx_http_capture_dest_param() marks each one it used),
- * "deliver" takes the canonical records of one accepted request.
+ * the block (ngx_http_capture_dest_param() marks each one it used);
+ * "room" tells whether the events of a request fit now (NULL: always);
+ * "deliver" takes them; "init_process", "shutdown" (graceful exit began:
+ * send everything now) and "exit_process" run in each worker.
  */
 typedef struct {
     ngx_str_t                       name;
     char                         *(*init)(ngx_conf_t *cf,
                                           ngx_http_capture_dest_t *dest);
+    ngx_int_t                     (*room)(ngx_http_capture_dest_t *dest,
+                                          ngx_http_capture_accepted_t *a);
     ngx_int_t                     (*deliver)(ngx_http_request_t *r,
                                              ngx_http_capture_dest_t *dest,
-                                             u_char *records, size_t len,
-                                             ngx_uint_t nevents);
+                                             ngx_http_capture_accepted_t *a);
+    ngx_int_t                     (*init_process)(ngx_cycle_t *cycle,
+                                          ngx_http_capture_dest_t *dest);
+    void                          (*shutdown)(ngx_http_capture_dest_t *dest);
+    void                          (*exit_process)(ngx_cycle_t *cycle,
+                                          ngx_http_capture_dest_t *dest);
 } ngx_http_capture_dest_type_t;
 
 
@@ -61,7 +78,30 @@ struct ngx_http_capture_dest_s {
 
 typedef struct {
     ngx_array_t                     dests;    /* ngx_http_capture_dest_t * */
+    ngx_msec_t                      drain_timeout;
 } ngx_http_capture_main_conf_t;
+
+
+/* a transfer on the worker's libcurl multi handle */
+typedef struct ngx_http_capture_xfer_s  ngx_http_capture_xfer_t;
+
+typedef void (*ngx_http_capture_xfer_done_pt)(ngx_http_capture_xfer_t *x);
+
+struct ngx_http_capture_xfer_s {
+    CURL                           *easy;
+    struct curl_slist              *headers;
+    ngx_http_capture_xfer_done_pt   done;
+    void                           *data;
+    ngx_log_t                      *log;
+
+    /* the outcome */
+    CURLcode                        result;
+    long                            status;
+    ngx_msec_t                      retry_after;
+    size_t                          answer_len;
+    u_char                          answer[200];
+    char                            error[CURL_ERROR_SIZE];
+};
 
 
 typedef struct {
@@ -112,8 +152,17 @@ void ngx_http_capture_dest_error(ngx_conf_t *cf,
 
 ngx_int_t ngx_http_capture_add_variables(ngx_conf_t *cf);
 
+ngx_int_t ngx_http_capture_curl_init(ngx_cycle_t *cycle);
+void ngx_http_capture_curl_exit(ngx_cycle_t *cycle);
+CURL *ngx_http_capture_curl_easy(ngx_http_capture_xfer_t *x);
+ngx_int_t ngx_http_capture_curl_start(ngx_http_capture_xfer_t *x);
+void ngx_http_capture_curl_cancel(ngx_http_capture_xfer_t *x);
+
+cap_pool_t *ngx_http_capture_heap(void);
+
 
 extern ngx_http_capture_dest_type_t  ngx_http_capture_file_type;
+extern ngx_http_capture_dest_type_t  ngx_http_capture_posthog_type;
 extern ngx_module_t                  ngx_http_capture_module;
 
 

@@ -1,0 +1,318 @@
+
+/*
+ * The PostHog destination: events to {url}/batch/, recordings to
+ * {url}/s/, as {"api_key", "batch", "sent_at"} in gzip, one token per
+ * request, each event with its uuid (PostHog deduplicates retries on
+ * it) and the client's address in properties.$ip.
+ */
+
+
+#include "ngx_http_capture_queue.h"
+#include "encode/cap_encode.h"
+
+
+typedef struct {
+    ngx_str_t                       url;       /* no trailing slash */
+    ngx_http_capture_queue_conf_t   queue;
+    ngx_http_capture_queue_t       *q;         /* the worker's */
+} ngx_http_capture_posthog_t;
+
+
+static char *ngx_http_capture_posthog_init(ngx_conf_t *cf,
+    ngx_http_capture_dest_t *dest);
+static ngx_int_t ngx_http_capture_posthog_room(ngx_http_capture_dest_t *dest,
+    ngx_http_capture_accepted_t *a);
+static ngx_int_t ngx_http_capture_posthog_deliver(ngx_http_request_t *r,
+    ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a);
+static ngx_int_t ngx_http_capture_posthog_init_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest);
+static void ngx_http_capture_posthog_shutdown(ngx_http_capture_dest_t *dest);
+static void ngx_http_capture_posthog_exit_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest);
+static ngx_int_t ngx_http_capture_posthog_send(ngx_http_capture_queue_t *q,
+    ngx_http_capture_batch_t *b, CURL *easy);
+
+
+ngx_http_capture_dest_type_t  ngx_http_capture_posthog_type = {
+    ngx_string("posthog"),
+    ngx_http_capture_posthog_init,
+    ngx_http_capture_posthog_room,
+    ngx_http_capture_posthog_deliver,
+    ngx_http_capture_posthog_init_process,
+    ngx_http_capture_posthog_shutdown,
+    ngx_http_capture_posthog_exit_process
+};
+
+
+static char *
+ngx_http_capture_posthog_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
+{
+    ngx_str_t                   *u;
+    ngx_http_capture_param_t    *url;
+    ngx_http_capture_posthog_t  *ph;
+
+    ph = ngx_pcalloc(cf->pool, sizeof(ngx_http_capture_posthog_t));
+    if (ph == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    url = ngx_http_capture_dest_param(dest, "url");
+
+    if (url == NULL) {
+        ngx_http_capture_dest_error(cf, dest, dest->line,
+                                    "capture destination \"%V\" of type "
+                                    "\"posthog\" has no \"url\"",
+                                    &dest->name);
+        return NGX_CONF_ERROR;
+    }
+
+    u = &url->values[0];
+
+    if (url->nvalues != 1
+        || !((u->len > 7 && ngx_strncasecmp(u->data, (u_char *) "http://", 7)
+                            == 0)
+             || (u->len > 8
+                 && ngx_strncasecmp(u->data, (u_char *) "https://", 8) == 0)))
+    {
+        ngx_http_capture_dest_error(cf, dest, url->line,
+                                    "invalid \"url\" in capture destination "
+                                    "\"%V\": an http:// or https:// URL is "
+                                    "needed", &dest->name);
+        return NGX_CONF_ERROR;
+    }
+
+    ph->url = *u;
+
+    while (ph->url.len && ph->url.data[ph->url.len - 1] == '/') {
+        ph->url.len--;
+    }
+
+    if (ngx_http_capture_queue_conf(cf, dest, &ph->queue) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    dest->data = ph;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_capture_posthog_init_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_posthog_t  *ph = dest->data;
+
+    ph->q = ngx_http_capture_queue_create(cycle, dest, &ph->queue,
+                                          ngx_http_capture_posthog_send, ph);
+
+    return ph->q ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_http_capture_posthog_shutdown(ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_posthog_t  *ph = dest->data;
+
+    if (ph->q) {
+        ngx_http_capture_queue_shutdown(ph->q);
+    }
+}
+
+
+static void
+ngx_http_capture_posthog_exit_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_posthog_t  *ph = dest->data;
+
+    if (ph->q) {
+        ngx_http_capture_queue_destroy(ph->q);
+        ph->q = NULL;
+    }
+}
+
+
+/* the canonical records are a fair measure of what the events take */
+
+static ngx_int_t
+ngx_http_capture_posthog_room(ngx_http_capture_dest_t *dest,
+    ngx_http_capture_accepted_t *a)
+{
+    ngx_http_capture_posthog_t  *ph = dest->data;
+
+    if (ph->q == NULL) {
+        return NGX_BUSY;
+    }
+
+    return ngx_http_capture_queue_room(ph->q, a->batch->nevents,
+                                       a->records->len);
+}
+
+
+static ngx_int_t
+ngx_http_capture_posthog_deliver(ngx_http_request_t *r,
+    ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a)
+{
+    size_t                       i;
+    ngx_int_t                    rc;
+    ngx_str_t                    token;
+    cap_buf_t                    b;
+    cap_batch_t                 *batch;
+    ngx_http_capture_item_t     *item;
+    ngx_http_capture_posthog_t  *ph = dest->data;
+
+    batch = a->batch;
+
+    /* one event at a time, in a buffer reused for each */
+
+    if (cap_buf_init(&b, ngx_http_capture_heap(), 4096, 0) != CAP_OK) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+
+    token.data = batch->token.data;
+    token.len = batch->token.len;
+
+    for (i = 0; i < batch->nevents; i++) {
+        b.len = 0;
+
+        if (cap_posthog_event(&b, batch, &batch->events[i]) != CAP_OK) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        item = ngx_http_capture_queue_item(ph->q, b.len, &token);
+        if (item == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        ngx_memcpy(item->data, b.data, b.len);
+        item->recording = batch->recordings;
+        item->historical = batch->historical_migration;
+
+        ngx_http_capture_queue_push(ph->q, item);
+    }
+
+    cap_free(ngx_http_capture_heap(), b.data);
+
+    (void) r;
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_capture_posthog_send(ngx_http_capture_queue_t *q,
+    ngx_http_capture_batch_t *b, CURL *easy)
+{
+    int                          rc;
+    u_char                      *url, *p;
+    ngx_str_t                    path;
+    cap_buf_t                    json;
+    cap_str_t                    gz;
+    ngx_time_t                  *tp;
+    cap_pool_t                  *heap;
+    ngx_queue_t                 *h;
+    ngx_http_capture_item_t     *item;
+    ngx_http_capture_posthog_t  *ph = q->data;
+    struct curl_slist           *hdrs;
+
+    heap = ngx_http_capture_heap();
+
+    h = ngx_queue_head(&b->items);
+    item = ngx_queue_data(h, ngx_http_capture_item_t, queue);
+
+    /* the body is made at each attempt: "sent_at" is when it is sent */
+
+    if (cap_buf_init(&json, heap, b->bytes + b->nevents + 256, 0) != CAP_OK
+        || cap_posthog_body_open(&json, item->token.data, item->token.len,
+                                 item->historical)
+           != CAP_OK)
+    {
+        cap_free(heap, json.data);
+        return NGX_ERROR;
+    }
+
+    for (h = ngx_queue_head(&b->items);
+         h != ngx_queue_sentinel(&b->items);
+         h = ngx_queue_next(h))
+    {
+        item = ngx_queue_data(h, ngx_http_capture_item_t, queue);
+
+        if ((h != ngx_queue_head(&b->items)
+             && cap_buf_put(&json, ',') != CAP_OK)
+            || cap_buf_append(&json, item->data, item->len) != CAP_OK)
+        {
+            cap_free(heap, json.data);
+            return NGX_ERROR;
+        }
+    }
+
+    tp = ngx_timeofday();
+
+    if (cap_posthog_body_close(&json, (cap_msec_t) tp->sec * 1000 + tp->msec)
+        != CAP_OK)
+    {
+        cap_free(heap, json.data);
+        return NGX_ERROR;
+    }
+
+    rc = cap_gzip_compress(heap, json.data, json.len, 1, &gz);
+
+    cap_free(heap, json.data);
+
+    if (rc != CAP_OK) {
+        return NGX_ERROR;
+    }
+
+    b->body.data = gz.data;
+    b->body.len = gz.len;
+
+    /* the URL */
+
+    if (item->recording) {
+        ngx_str_set(&path, "/s/");
+
+    } else {
+        ngx_str_set(&path, "/batch/");
+    }
+
+    p = ngx_alloc(ph->url.len + path.len + 1, q->log);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    url = p;
+    p = ngx_cpymem(p, ph->url.data, ph->url.len);
+    p = ngx_cpymem(p, path.data, path.len);
+    *p = '\0';
+
+    /* libcurl copies the URL */
+    curl_easy_setopt(easy, CURLOPT_URL, (char *) url);
+    ngx_free(url);
+
+    hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    hdrs = hdrs ? curl_slist_append(hdrs, "Content-Encoding: gzip") : NULL;
+    hdrs = hdrs ? curl_slist_append(hdrs, "User-Agent: "
+                                    "ngx_http_capture_module/"
+                                    NGX_HTTP_CAPTURE_VERSION) : NULL;
+    hdrs = hdrs ? curl_slist_append(hdrs, "Expect:") : NULL;
+
+    if (hdrs == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->xfer.headers = hdrs;
+
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, (char *) b->body.data);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t) b->body.len);
+
+    return NGX_OK;
+}

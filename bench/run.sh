@@ -6,6 +6,10 @@
 #   capture  the module capturing to the file destination
 #   nofile   the same, the destination file being /dev/null (what the
 #            module costs without the file system's share)
+#   posthog  the module forwarding to the PostHog destination, a local
+#            stand-in (the second nginx) answering 200
+#   hang     the same while the destination accepts connections and never
+#            answers (capture latency must not change)
 #   floor    inflate + yajl parse of the payload in a C loop
 # The payload is a posthog-js-like gzip batch of 10 events.
 
@@ -65,6 +69,15 @@ http {
     $temps
     capture_destination local { type file; path $dir/events.jsonl; }
     capture_destination null { type file; path /dev/null; }
+    capture_destination ph {
+        type posthog; url http://127.0.0.1:$((port + 3));
+        queue_size 5000000; queue_bytes 3000m;
+    }
+    capture_destination hang {
+        type posthog; url http://127.0.0.1:$((port + 6));
+        queue_size 5000000; queue_bytes 3000m; timeout 120s;
+    }
+    capture_drain_timeout 1s;
     upstream posthog { server 127.0.0.1:$((port + 3)); keepalive 32; }
     server {
         listen 127.0.0.1:$port;
@@ -88,13 +101,27 @@ http {
         listen 127.0.0.1:$((port + 4));
         location /ingest/ { capture null; }
     }
+    server {
+        listen 127.0.0.1:$((port + 5));
+        location /ingest/ { capture ph; }
+    }
+    server {
+        listen 127.0.0.1:$((port + 7));
+        location /ingest/ { capture hang; }
+    }
 }
 CONF
+
+# a destination that accepts connections and never answers
+node -e "require('net').createServer(() => {}).listen($((port + 6)),
+         '127.0.0.1')" &
+hang_pid=$!
 
 stop() {
     for p in "$dir/nginx.pid" "$dir/up.pid"; do
         [ -f "$p" ] && kill -QUIT "$(cat "$p")" 2>/dev/null || true
     done
+    kill "$hang_pid" 2>/dev/null || true
 }
 trap stop EXIT
 
@@ -134,6 +161,8 @@ run return  "http://127.0.0.1:$port/e/"
 run proxy   "http://127.0.0.1:$((port + 1))/e/"
 run capture "http://127.0.0.1:$((port + 2))/ingest/e/"
 run nofile  "http://127.0.0.1:$((port + 4))/ingest/e/"
+run posthog "http://127.0.0.1:$((port + 5))/ingest/e/"
+run hang    "http://127.0.0.1:$((port + 7))/ingest/e/"
 
 floor_ns=$("$dir/floor" "$dir/payload.gz" 20000)
 
@@ -148,4 +177,10 @@ awk -v r="$rps_return" -v c="$rps_capture" -v n="$rps_nofile" \
     printf "ratio: capture / (nginx + floor) = %.2f, without the file " \
            "%.2f (aim: at most 2)\n", module / (nginx + floor),
            nofile / (nginx + floor);
+}'
+
+awk -v f="$rps_capture" -v p="$rps_posthog" -v h="$rps_hang" 'BEGIN {
+    printf "forwarding: cost per event %.2f of the file destination'"'"'s " \
+           "(aim: at most 1.25); with the destination hanging %.2f\n",
+           f / p, f / h;
 }'

@@ -129,6 +129,7 @@ ngx_http_capture_destination_block(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    dest->index = cmcf->dests.nelts - 1;
     *dp = dest;
 
     return NGX_CONF_OK;

@@ -420,6 +420,9 @@ ngx_http_capture_deliver(ngx_http_request_t *r,
         if (dest[i]->type->room != NULL
             && dest[i]->type->room(dest[i], a) != NGX_OK)
         {
+            ngx_http_capture_stat_dest(dest[i],
+                                       NGX_HTTP_CAPTURE_STAT_REJECTED, 1);
+
             cap_error_set(err, CAP_E_UNAVAILABLE,
                           "transient error, please retry: the queue of "
                           "destination \"%.*s\" is full",
@@ -633,9 +636,14 @@ static ngx_int_t
 ngx_http_capture_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *body, size_t len)
 {
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    ngx_int_t                rc;
+    ngx_buf_t               *b;
+    ngx_chain_t              out;
+    ngx_http_capture_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_capture_module);
+
+    ngx_http_capture_stat_request(r, status, ctx ? ctx->events : 0);
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;

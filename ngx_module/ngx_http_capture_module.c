@@ -45,6 +45,13 @@ static ngx_command_t  ngx_http_capture_commands[] = {
       0,
       NULL },
 
+    { ngx_string("capture_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_capture_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("capture_drain_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -341,7 +348,11 @@ ngx_http_capture_cycle_conf(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_capture_preconfiguration(ngx_conf_t *cf)
 {
-    return ngx_http_capture_add_variables(cf);
+    if (ngx_http_capture_add_variables(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_capture_status_init(cf);
 }
 
 

@@ -68,6 +68,7 @@ typedef struct {
 
 struct ngx_http_capture_dest_s {
     ngx_str_t                       name;
+    ngx_uint_t                      index;    /* in the main conf's dests */
     ngx_http_capture_dest_type_t   *type;
     ngx_array_t                     params;   /* ngx_http_capture_param_t */
     ngx_str_t                       file;
@@ -151,6 +152,37 @@ void ngx_http_capture_dest_error(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest, ngx_uint_t line, const char *fmt, ...);
 
 ngx_int_t ngx_http_capture_add_variables(ngx_conf_t *cf);
+
+/*
+ * Live status (ngx_http_capture_status.c): counters in shared memory,
+ * summed over workers, kept across reloads.
+ */
+
+typedef enum {
+    NGX_HTTP_CAPTURE_STAT_QUEUED_EVENTS = 0,  /* gauges: deltas */
+    NGX_HTTP_CAPTURE_STAT_QUEUED_BYTES,
+    NGX_HTTP_CAPTURE_STAT_IN_FLIGHT,          /* requests under way */
+    NGX_HTTP_CAPTURE_STAT_DELIVERED,          /* events, 2xx */
+    NGX_HTTP_CAPTURE_STAT_RETRIED,            /* events of failed attempts */
+    NGX_HTTP_CAPTURE_STAT_REFUSED,            /* dropped: non-retriable */
+    NGX_HTTP_CAPTURE_STAT_OVERFLOW,           /* dropped: drop_oldest */
+    NGX_HTTP_CAPTURE_STAT_LOST,               /* dropped: exit, drain */
+    NGX_HTTP_CAPTURE_STAT_REJECTED,           /* requests answered 503 */
+    NGX_HTTP_CAPTURE_STAT_LAST
+} ngx_http_capture_stat_t;
+
+
+ngx_int_t ngx_http_capture_status_init(ngx_conf_t *cf);
+void ngx_http_capture_stat_request(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_uint_t accepted);
+void ngx_http_capture_stat_dest(ngx_http_capture_dest_t *dest,
+    ngx_http_capture_stat_t counter, ngx_int_t delta);
+void ngx_http_capture_stat_batch(ngx_http_capture_dest_t *dest,
+    ngx_uint_t nevents, ngx_msec_t latency);
+void ngx_http_capture_stat_error(ngx_http_capture_dest_t *dest,
+    const char *fmt, ...);
+char *ngx_http_capture_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 ngx_int_t ngx_http_capture_curl_init(ngx_cycle_t *cycle);
 void ngx_http_capture_curl_exit(ngx_cycle_t *cycle);

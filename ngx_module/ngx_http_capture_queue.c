@@ -354,6 +354,9 @@ ngx_http_capture_queue_room(ngx_http_capture_queue_t *q, ngx_uint_t events,
     }
 
     if (dropped) {
+        ngx_http_capture_stat_dest(q->dest, NGX_HTTP_CAPTURE_STAT_OVERFLOW,
+                                   (ngx_int_t) dropped);
+
         ngx_log_error(NGX_LOG_WARN, q->log, 0,
                       "capture destination \"%V\": queue full, %ui oldest "
                       "events dropped", &q->dest->name, dropped);
@@ -403,6 +406,11 @@ ngx_http_capture_queue_push(ngx_http_capture_queue_t *q,
     q->pending_bytes += item->len;
     q->events++;
     q->bytes += item->len;
+
+    ngx_http_capture_stat_dest(q->dest, NGX_HTTP_CAPTURE_STAT_QUEUED_EVENTS,
+                               1);
+    ngx_http_capture_stat_dest(q->dest, NGX_HTTP_CAPTURE_STAT_QUEUED_BYTES,
+                               (ngx_int_t) item->len);
 
     if (q->exiting
         || q->pending_events >= q->conf->batch_size
@@ -479,6 +487,7 @@ ngx_http_capture_queue_batch(ngx_http_capture_queue_t *q)
     }
 
     b->q = q;
+    b->created = ngx_current_msec;
     ngx_queue_init(&b->items);
 
     b->retry.data = &q->dummy;
@@ -558,6 +567,8 @@ ngx_http_capture_queue_send(ngx_http_capture_batch_t *b)
 
     b->in_flight = 1;
     q->in_flight++;
+
+    ngx_http_capture_stat_dest(q->dest, NGX_HTTP_CAPTURE_STAT_IN_FLIGHT, 1);
 }
 
 
@@ -602,6 +613,8 @@ ngx_http_capture_queue_done(ngx_http_capture_xfer_t *x)
     b->in_flight = 0;
     q->in_flight--;
 
+    ngx_http_capture_stat_dest(q->dest, NGX_HTTP_CAPTURE_STAT_IN_FLIGHT, -1);
+
     cap_free(ngx_http_capture_heap(), b->body.data);
     b->body.data = NULL;
 
@@ -624,6 +637,11 @@ ngx_http_capture_queue_done(ngx_http_capture_xfer_t *x)
                        "in %M ms, attempt %ui", &q->dest->name, b->nevents,
                        ngx_current_msec - b->started, b->attempts);
 
+        ngx_http_capture_stat_dest(q->dest, NGX_HTTP_CAPTURE_STAT_DELIVERED,
+                                   (ngx_int_t) b->nevents);
+        ngx_http_capture_stat_batch(q->dest, b->nevents,
+                                    ngx_current_msec - b->created);
+
         ngx_http_capture_queue_free(b);
 
     } else if (status == 408 || status == 429
@@ -636,6 +654,11 @@ ngx_http_capture_queue_done(ngx_http_capture_xfer_t *x)
                       "capture destination \"%V\": %ui events refused with "
                       "%l and dropped: \"%V\"", &q->dest->name, b->nevents,
                       status, &answer);
+
+        ngx_http_capture_stat_dest(q->dest, NGX_HTTP_CAPTURE_STAT_REFUSED,
+                                   (ngx_int_t) b->nevents);
+        ngx_http_capture_stat_error(q->dest, "refused with %l: %V", status,
+                                    &answer);
 
         ngx_http_capture_queue_free(b);
     }
@@ -684,6 +707,17 @@ ngx_http_capture_queue_retry(ngx_http_capture_batch_t *b, const char *why,
                       "capture destination \"%V\": %ui events, attempt %ui "
                       "failed: %s, retry in %M ms", &q->dest->name,
                       b->nevents, b->attempts, why, delay);
+    }
+
+    ngx_http_capture_stat_dest(q->dest, NGX_HTTP_CAPTURE_STAT_RETRIED,
+                               (ngx_int_t) b->nevents);
+
+    if (answer != NULL) {
+        ngx_http_capture_stat_error(q->dest, "answered %l: %V",
+                                    b->xfer.status, answer);
+
+    } else {
+        ngx_http_capture_stat_error(q->dest, "%s", why);
     }
 
     b->xfer.retry_after = 0;
@@ -754,6 +788,11 @@ ngx_http_capture_queue_drop_item(ngx_http_capture_queue_t *q,
     q->events--;
     q->bytes -= item->len;
 
+    ngx_http_capture_stat_dest(q->dest, NGX_HTTP_CAPTURE_STAT_QUEUED_EVENTS,
+                               -1);
+    ngx_http_capture_stat_dest(q->dest, NGX_HTTP_CAPTURE_STAT_QUEUED_BYTES,
+                               - (ngx_int_t) item->len);
+
     ngx_free(item);
 }
 
@@ -780,6 +819,11 @@ ngx_http_capture_queue_destroy(ngx_http_capture_queue_t *q)
     ngx_http_capture_batch_t  *b;
 
     events = q->events;
+
+    if (events) {
+        ngx_http_capture_stat_dest(q->dest, NGX_HTTP_CAPTURE_STAT_LOST,
+                                   (ngx_int_t) events);
+    }
 
     while (!ngx_queue_empty(&q->batches)) {
         h = ngx_queue_head(&q->batches);

@@ -59,6 +59,7 @@ struct ngx_http_capture_batch_s {
     ngx_uint_t                  nevents;
     size_t                      bytes;
     ngx_uint_t                  attempts;
+    ngx_msec_t                  created;
     ngx_msec_t                  started;
     ngx_event_t                 retry;
     ngx_http_capture_queue_t   *q;

@@ -19,7 +19,9 @@ package CaptureTest;
 # body_parts => [..] (a Content-Length body written in parts), pause =>
 # $secs (between parts or chunks)); signal($name, $settle_secs) waits 0.5 s
 # by default; $t->pid, $t->conf; events() defaults to 'events.jsonl' and
-# dies on a line that is not JSON.
+# dies on a line that is not JSON.  done(allow => qr/.../ or [qr/.../, ...])
+# does not count the [alert], [crit] or [emerg] lines that match as
+# failures (for tests that expect them and check them themselves).
 #
 # Environment:
 #   CAPTURE_MODULE  absolute path of ngx_http_capture_module.so ("none":
@@ -403,8 +405,13 @@ sub _kill_hard {
 
 
 sub done {
-    my ($self) = @_;
+    my ($self, %opts) = @_;
     my $dir = $self->{dir};
+
+    # allow => qr/.../ or [qr/.../, ...]: alert, crit or emerg lines that
+    # a test expects (and checks itself) and that do not fail done()
+    my $allow = $opts{allow} // [];
+    $allow = [$allow] unless ref $allow eq 'ARRAY';
 
     # failures are reported at the test's line
     local $Test::Builder::Level = $Test::Builder::Level + 1;
@@ -415,6 +422,9 @@ sub done {
 
     my $log = $self->error_log // '';
     my @bad = grep { /\[(alert|crit|emerg)\]/ } split /\n/, $log;
+    for my $re (@$allow) {
+        @bad = grep { $_ !~ $re } @bad;
+    }
     Test::More::ok(!@bad, 'no alert, crit or emerg in error.log')
         or Test::More::diag(join "\n", @bad);
 

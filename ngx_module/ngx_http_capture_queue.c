@@ -832,6 +832,9 @@ ngx_http_capture_queue_destroy(ngx_http_capture_queue_t *q)
         if (b->in_flight) {
             ngx_http_capture_curl_cancel(&b->xfer);
             q->in_flight--;
+
+            ngx_http_capture_stat_dest(q->dest,
+                                       NGX_HTTP_CAPTURE_STAT_IN_FLIGHT, -1);
         }
 
         if (b->xfer.headers) {

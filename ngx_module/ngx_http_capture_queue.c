@@ -85,15 +85,6 @@ ngx_http_capture_queue_conf(ngx_conf_t *cf, ngx_http_capture_dest_t *dest,
         return NGX_CONF_ERROR;
     }
 
-    if (qcf->batch_size == 0 || qcf->max_in_flight == 0
-        || qcf->queue_events == 0)
-    {
-        ngx_http_capture_dest_error(cf, dest, dest->line,
-                                    "\"batch_size\", \"max_in_flight\" and "
-                                    "\"queue_size\" must be positive");
-        return NGX_CONF_ERROR;
-    }
-
     if (qcf->flush_interval == 0) {
         qcf->flush_interval = 1;
     }
@@ -228,9 +219,10 @@ ngx_http_capture_queue_number(ngx_conf_t *cf, ngx_http_capture_dest_t *dest,
     n = (p->nvalues == 1) ? ngx_atoi(p->values[0].data, p->values[0].len)
                           : NGX_ERROR;
 
-    if (n == NGX_ERROR) {
+    if (n == NGX_ERROR || n == 0) {
         ngx_http_capture_dest_error(cf, dest, p->line,
-                                    "invalid number in \"%s\"", key);
+                                    "invalid number in \"%s\": a positive "
+                                    "integer is needed", key);
         return NGX_CONF_ERROR;
     }
 

@@ -13,6 +13,7 @@
 
 typedef struct {
     ngx_str_t                       url;       /* no trailing slash */
+    ngx_flag_t                      gzip;
     ngx_http_capture_queue_conf_t   queue;
     ngx_http_capture_queue_t       *q;         /* the worker's */
 } ngx_http_capture_posthog_t;
@@ -48,7 +49,7 @@ static char *
 ngx_http_capture_posthog_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
 {
     ngx_str_t                   *u;
-    ngx_http_capture_param_t    *url;
+    ngx_http_capture_param_t    *url, *p;
     ngx_http_capture_posthog_t  *ph;
 
     ph = ngx_pcalloc(cf->pool, sizeof(ngx_http_capture_posthog_t));
@@ -85,6 +86,29 @@ ngx_http_capture_posthog_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
 
     while (ph->url.len && ph->url.data[ph->url.len - 1] == '/') {
         ph->url.len--;
+    }
+
+    ph->gzip = 1;
+
+    p = ngx_http_capture_dest_param(dest, "compression");
+
+    if (p != NULL) {
+        if (p->nvalues == 1 && p->values[0].len == 4
+            && ngx_strncmp(p->values[0].data, "gzip", 4) == 0)
+        {
+            ph->gzip = 1;
+
+        } else if (p->nvalues == 1 && p->values[0].len == 3
+                   && ngx_strncmp(p->values[0].data, "off", 3) == 0)
+        {
+            ph->gzip = 0;
+
+        } else {
+            ngx_http_capture_dest_error(cf, dest, p->line,
+                                        "invalid \"compression\": use "
+                                        "\"gzip\" or \"off\"");
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (ngx_http_capture_queue_conf(cf, dest, &ph->queue) != NGX_CONF_OK) {
@@ -261,16 +285,22 @@ ngx_http_capture_posthog_send(ngx_http_capture_queue_t *q,
         return NGX_ERROR;
     }
 
-    rc = cap_gzip_compress(heap, json.data, json.len, 1, &gz);
+    if (ph->gzip) {
+        rc = cap_gzip_compress(heap, json.data, json.len, 1, &gz);
 
-    cap_free(heap, json.data);
+        cap_free(heap, json.data);
 
-    if (rc != CAP_OK) {
-        return NGX_ERROR;
+        if (rc != CAP_OK) {
+            return NGX_ERROR;
+        }
+
+        b->body.data = gz.data;
+        b->body.len = gz.len;
+
+    } else {
+        b->body.data = json.data;
+        b->body.len = json.len;
     }
-
-    b->body.data = gz.data;
-    b->body.len = gz.len;
 
     /* the URL */
 
@@ -296,7 +326,11 @@ ngx_http_capture_posthog_send(ngx_http_capture_queue_t *q,
     ngx_free(url);
 
     hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    hdrs = hdrs ? curl_slist_append(hdrs, "Content-Encoding: gzip") : NULL;
+
+    if (ph->gzip && hdrs != NULL) {
+        hdrs = curl_slist_append(hdrs, "Content-Encoding: gzip");
+    }
+
     hdrs = hdrs ? curl_slist_append(hdrs, "User-Agent: "
                                     "ngx_http_capture_module/"
                                     NGX_HTTP_CAPTURE_VERSION) : NULL;

@@ -66,6 +66,13 @@ typedef struct {
     cap_str_t          distinct_id;
     cap_json_t        *properties;         /* always an object */
     cap_msec_t         timestamp;
+
+    /*
+     * The properties as JSON text, once the canonical records are made:
+     * other encodings copy it instead of serialising the tree again.
+     */
+    cap_str_t          properties_json;
+    size_t             properties_at;
 } cap_event_t;
 
 

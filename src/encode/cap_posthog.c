@@ -32,8 +32,18 @@ cap_posthog_event(cap_buf_t *out, cap_batch_t *batch, cap_event_t *ev)
                                  ev->distinct_id.len) != CAP_OK
         || cap_buf_append_literal(out, ",\"timestamp\":\"") != CAP_OK
         || cap_buf_append(out, ts, n) != CAP_OK
-        || cap_buf_append_literal(out, "\",\"properties\":") != CAP_OK
-        || cap_json_write(out, ev->properties) != CAP_OK
+        || cap_buf_append_literal(out, "\",\"properties\":") != CAP_OK)
+    {
+        return CAP_ERROR;
+    }
+
+    /* the text the canonical record has, when it was made */
+
+    if ((ev->properties_json.data
+         ? cap_buf_append(out, ev->properties_json.data,
+                          ev->properties_json.len)
+         : cap_json_write(out, ev->properties))
+        != CAP_OK
         || cap_buf_put(out, '}') != CAP_OK)
     {
         return CAP_ERROR;

@@ -9,23 +9,24 @@
 
 
 static int cap_record_one(cap_buf_t *b, cap_batch_t *batch,
-    cap_event_t *ev, cap_uchar_t *now, size_t now_len);
+    cap_event_t *ev, cap_uchar_t *now, size_t now_len, size_t *props);
 
 
 int
 cap_record_encode(cap_buf_t *out, cap_batch_t *batch, size_t max_event,
     cap_error_t *err)
 {
-    size_t        i, start, now_len;
+    size_t        i, start, now_len, props;
+    cap_event_t  *ev;
     cap_uchar_t   now[CAP_TIME_LEN];
 
     now_len = cap_time_format(batch->now, now);
 
     for (i = 0; i < batch->nevents; i++) {
         start = out->len;
+        ev = &batch->events[i];
 
-        if (cap_record_one(out, batch, &batch->events[i], now, now_len)
-            != CAP_OK)
+        if (cap_record_one(out, batch, ev, now, now_len, &props) != CAP_OK)
         {
             if (out->overflow) {
                 return cap_error_set(err, CAP_E_BODY_TOO_LARGE,
@@ -42,6 +43,15 @@ cap_record_encode(cap_buf_t *out, cap_batch_t *batch, size_t max_event,
                                  "is %zu bytes, the limit is %zu",
                                  i, out->len - start - 1, max_event);
         }
+
+        /* where, for now: the buffer may still move as it grows */
+        ev->properties_at = props;
+        ev->properties_json.len = out->len - 2 - props;
+    }
+
+    for (i = 0; i < batch->nevents; i++) {
+        ev = &batch->events[i];
+        ev->properties_json.data = out->data + ev->properties_at;
     }
 
     return CAP_OK;
@@ -50,7 +60,7 @@ cap_record_encode(cap_buf_t *out, cap_batch_t *batch, size_t max_event,
 
 static int
 cap_record_one(cap_buf_t *b, cap_batch_t *batch, cap_event_t *ev,
-    cap_uchar_t *now, size_t now_len)
+    cap_uchar_t *now, size_t now_len, size_t *props)
 {
     size_t       n;
     cap_uchar_t  ts[CAP_TIME_LEN];
@@ -98,8 +108,14 @@ cap_record_one(cap_buf_t *b, cap_batch_t *batch, cap_event_t *ev,
          ? cap_buf_append_literal(b, ",\"historical_migration\":true")
          : cap_buf_append_literal(b, ",\"historical_migration\":false"))
         != CAP_OK
-        || cap_buf_append_literal(b, ",\"properties\":") != CAP_OK
-        || cap_json_write(b, ev->properties) != CAP_OK
+        || cap_buf_append_literal(b, ",\"properties\":") != CAP_OK)
+    {
+        return CAP_ERROR;
+    }
+
+    *props = b->len;
+
+    if (cap_json_write(b, ev->properties) != CAP_OK
         || cap_buf_append_literal(b, "}\n") != CAP_OK)
     {
         return CAP_ERROR;

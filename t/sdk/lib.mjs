@@ -2,6 +2,7 @@
 // and the stand-in PostHog.
 
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 
 // Ends the process if a driver hangs: no test may wait forever.
@@ -57,10 +58,14 @@ export function eventsOf(payload) {
 
 export const hex = (buf, n = 16) => (buf ? buf.subarray(0, n).toString('hex') : '');
 
-// What a request body was: its size, first bytes and, for capture
-// payloads, its events and sent_at.
+// sha256 of all the bytes, in hex ('' for no body)
+export const sha256 = (buf) => (buf && buf.length ? createHash('sha256').update(buf).digest('hex') : '');
+
+// What a request body was: its size, first bytes, digest and, for
+// capture payloads, its events and sent_at.
 export function describeBody(buf) {
-    const d = { body_length: buf ? buf.length : 0, body_hex: hex(buf), events: [], sent_at: null };
+    const d = { body_length: buf ? buf.length : 0, body_hex: hex(buf), body_sha256: sha256(buf),
+                events: [], sent_at: null };
     try {
         const payload = decodeBody(buf);
         d.events = eventsOf(payload);
@@ -103,7 +108,8 @@ export async function launchChromium() {
 
 // Records what a page sends to URLs under `prefix`: method, path, query,
 // the headers that matter, the first bytes of the body, the decoded
-// events and, once it finishes, the answer.
+// events and, once it finishes, the answer (its text, and the status,
+// content type, length and sha256 of its bytes).
 export function recordRequests(page, prefix) {
     const records = [];
     const byRequest = new Map();
@@ -130,7 +136,11 @@ export function recordRequests(page, prefix) {
         const res = rec && (await req.response().catch(() => null));
         if (!res) return;
         rec.status = res.status();
-        rec.response = await res.text().catch(() => null);
+        rec.response_content_type = res.headers()['content-type'] ?? null;
+        const body = await res.body().catch(() => null);
+        rec.response = body ? body.toString('utf8') : null;
+        rec.response_length = body ? body.length : null;
+        rec.response_sha256 = body ? sha256(body) : null;
     });
     page.on('requestfailed', (req) => {
         const rec = byRequest.get(req);

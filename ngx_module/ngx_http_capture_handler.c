@@ -636,14 +636,25 @@ static ngx_int_t
 ngx_http_capture_send(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *body, size_t len)
 {
-    ngx_int_t                rc;
-    ngx_buf_t               *b;
-    ngx_chain_t              out;
     ngx_http_capture_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_capture_module);
 
     ngx_http_capture_stat_request(r, status, ctx ? ctx->events : 0);
+
+    return ngx_http_capture_answer(r, status, type, body, len);
+}
+
+
+/* an answer from memory the request owns; no type: none is sent */
+
+ngx_int_t
+ngx_http_capture_answer(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *body, size_t len)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = len;

@@ -139,6 +139,8 @@ typedef struct {
 
 
 ngx_int_t ngx_http_capture_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_capture_answer(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *type, u_char *body, size_t len);
 
 ngx_int_t ngx_http_capture_read_body(ngx_http_request_t *r, ngx_str_t *body);
 

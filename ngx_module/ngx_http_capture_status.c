@@ -133,8 +133,6 @@ static u_char *ngx_http_capture_status_prom_histogram(u_char *p,
     ngx_atomic_uint_t sum, ngx_uint_t msec);
 static u_char *ngx_http_capture_status_escape(u_char *p, u_char *last,
     u_char *src, size_t len, ngx_uint_t json);
-static ngx_int_t ngx_http_capture_status_send(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *type, u_char *body, size_t len);
 
 
 static ngx_str_t  ngx_http_capture_status_zone = ngx_string("capture_status");
@@ -822,9 +820,9 @@ ngx_http_capture_status_handler(ngx_http_request_t *r)
             return rc;
         }
 
-        return ngx_http_capture_status_send(r, NGX_HTTP_NOT_ALLOWED,
-                                            &ngx_http_capture_status_text_type,
-                                            text, sizeof(text) - 1);
+        return ngx_http_capture_answer(r, NGX_HTTP_NOT_ALLOWED,
+                                       &ngx_http_capture_status_text_type,
+                                       text, sizeof(text) - 1);
     }
 
     rc = ngx_http_discard_request_body(r);
@@ -838,9 +836,9 @@ ngx_http_capture_status_handler(ngx_http_request_t *r)
     if (format == NGX_ERROR) {
         static u_char  text[] = "unknown format: json or prometheus\n";
 
-        return ngx_http_capture_status_send(r, NGX_HTTP_BAD_REQUEST,
-                                            &ngx_http_capture_status_text_type,
-                                            text, sizeof(text) - 1);
+        return ngx_http_capture_answer(r, NGX_HTTP_BAD_REQUEST,
+                                       &ngx_http_capture_status_text_type,
+                                       text, sizeof(text) - 1);
     }
 
     ctx = ngx_http_capture_status_ctx();
@@ -897,8 +895,8 @@ ngx_http_capture_status_handler(ngx_http_request_t *r)
            ? &ngx_http_capture_status_prom_type
            : &ngx_http_capture_status_json_type;
 
-    return ngx_http_capture_status_send(r, NGX_HTTP_OK, type, b->pos,
-                                        p - b->pos);
+    return ngx_http_capture_answer(r, NGX_HTTP_OK, type, b->pos,
+                                   p - b->pos);
 }
 
 
@@ -1435,46 +1433,4 @@ ngx_http_capture_status_escape(u_char *p, u_char *last, u_char *src,
     }
 
     return p;
-}
-
-
-static ngx_int_t
-ngx_http_capture_status_send(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *type, u_char *body, size_t len)
-{
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = len;
-    r->headers_out.content_type = *type;
-    r->headers_out.content_type_len = type->len;
-    r->headers_out.content_type_lowcase = NULL;
-
-    if (len == 0) {
-        r->header_only = 1;
-    }
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    b = ngx_calloc_buf(r->pool);
-    if (b == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    b->pos = body;
-    b->last = body + len;
-    b->memory = 1;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
 }

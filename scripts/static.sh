@@ -41,4 +41,4 @@ fi
 make -s -j"$(nproc)" > "$dir/make.log" 2>&1 || { cat "$dir/make.log"; exit 1; }
 cp objs/nginx "$dir/nginx"
 
-"$dir/nginx" -V 2>&1 | head -1
+"$dir/nginx" -v

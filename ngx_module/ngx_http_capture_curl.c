@@ -190,6 +190,8 @@ ngx_http_capture_curl_start(ngx_http_capture_xfer_t *x)
         return NGX_ERROR;
     }
 
+    x->running = 1;
+
     return NGX_OK;
 }
 
@@ -205,13 +207,14 @@ ngx_http_capture_curl_cancel(ngx_http_capture_xfer_t *x)
         return;
     }
 
-    curl_multi_remove_handle(cc->multi, x->easy);
-    curl_easy_cleanup(x->easy);
-    x->easy = NULL;
-
-    if (cc->running) {
+    if (x->running) {
+        curl_multi_remove_handle(cc->multi, x->easy);
+        x->running = 0;
         cc->running--;
     }
+
+    curl_easy_cleanup(x->easy);
+    x->easy = NULL;
 }
 
 
@@ -455,10 +458,8 @@ ngx_http_capture_curl_drain(void)
         curl_multi_remove_handle(cc->multi, easy);
         curl_easy_cleanup(easy);
         x->easy = NULL;
-
-        if (cc->running) {
-            cc->running--;
-        }
+        x->running = 0;
+        cc->running--;
 
         x->done(x);
     }

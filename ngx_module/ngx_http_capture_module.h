@@ -102,6 +102,8 @@ struct ngx_http_capture_xfer_s {
     size_t                          answer_len;
     u_char                          answer[200];
     char                            error[CURL_ERROR_SIZE];
+
+    unsigned                        running:1;  /* on the multi handle */
 };
 
 

@@ -552,6 +552,15 @@ ngx_http_capture_queue_send(ngx_http_capture_batch_t *b)
         || ngx_http_capture_curl_start(&b->xfer) != NGX_OK)
     {
         ngx_http_capture_curl_cancel(&b->xfer);
+
+        cap_free(ngx_http_capture_heap(), b->body.data);
+        b->body.data = NULL;
+
+        if (b->xfer.headers) {
+            curl_slist_free_all(b->xfer.headers);
+            b->xfer.headers = NULL;
+        }
+
         ngx_http_capture_queue_retry(b, "the request could not be made",
                                      NULL);
         return;

@@ -37,4 +37,23 @@ int cap_gzip_compress(cap_pool_t *pool, const cap_uchar_t *in, size_t len,
     int level, cap_str_t *out);
 
 
+/*
+ * Segment's HTTP Tracking API (and RudderStack's): one Segment-spec
+ * message for an event (the table in docs/mappings.md), and the body
+ * around a batch of them: {"batch": [...], "sentAt"}; the caller puts
+ * the commas between messages.  A message over "max_message" bytes
+ * (0: no limit) fails with CAP_E_EVENT_TOO_LARGE, one that does not fit
+ * under out->max with CAP_E_BODY_TOO_LARGE (send what is there, then
+ * try it again); on any failure "out" keeps the length it had.
+ */
+#define CAP_SEGMENT_MAX_MESSAGE   (32 * 1024)
+#define CAP_SEGMENT_MAX_BODY      (500 * 1024)
+#define CAP_SEGMENT_MAX_MESSAGES  2500
+
+int cap_segment_message(cap_buf_t *out, cap_batch_t *batch, cap_event_t *ev,
+    cap_msec_t sent_at, size_t max_message, cap_error_t *err);
+int cap_segment_batch_open(cap_buf_t *out);
+int cap_segment_batch_close(cap_buf_t *out, cap_msec_t sent_at);
+
+
 #endif /* _CAP_ENCODE_H_INCLUDED_ */

@@ -14,6 +14,8 @@ static char *ngx_http_capture_dest_line(ngx_conf_t *cf, ngx_command_t *dummy,
 static ngx_http_capture_dest_type_t  *ngx_http_capture_dest_types[] = {
     &ngx_http_capture_file_type,
     &ngx_http_capture_posthog_type,
+    &ngx_http_capture_segment_type,
+    &ngx_http_capture_rudderstack_type,
     NULL
 };
 

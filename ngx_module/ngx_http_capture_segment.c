@@ -1,0 +1,442 @@
+
+/*
+ * The Segment and RudderStack destinations: Segment-spec messages (see
+ * docs/mappings.md) to {url}/v1/batch as {"batch", "sentAt"}, with Basic
+ * authentication by the write key.  They differ in their limits and in
+ * compression: Segment takes 500 KB and 2,500 messages per request and
+ * 32 KB per message, uncompressed; RudderStack up to 4 MB, in gzip.
+ */
+
+
+#include "ngx_http_capture_queue.h"
+#include "encode/cap_encode.h"
+
+
+#define NGX_HTTP_CAPTURE_RUDDER_MAX_BODY  (4000 * 1024)
+
+
+typedef struct {
+    ngx_str_t                       url;       /* ends in /v1/batch */
+    ngx_str_t                       userpwd;   /* "key:", NUL-terminated */
+    ngx_flag_t                      gzip;
+    size_t                          max_message;
+    ngx_http_capture_queue_conf_t   queue;
+    ngx_http_capture_queue_t       *q;
+} ngx_http_capture_segment_t;
+
+
+static char *ngx_http_capture_segment_init(ngx_conf_t *cf,
+    ngx_http_capture_dest_t *dest);
+static char *ngx_http_capture_rudder_init(ngx_conf_t *cf,
+    ngx_http_capture_dest_t *dest);
+static char *ngx_http_capture_segment_conf(ngx_conf_t *cf,
+    ngx_http_capture_dest_t *dest, ngx_http_capture_segment_t *sg);
+static ngx_int_t ngx_http_capture_segment_room(ngx_http_capture_dest_t *dest,
+    ngx_http_capture_accepted_t *a);
+static ngx_int_t ngx_http_capture_segment_deliver(ngx_http_request_t *r,
+    ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a);
+static ngx_int_t ngx_http_capture_segment_init_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest);
+static void ngx_http_capture_segment_shutdown(ngx_http_capture_dest_t *dest);
+static void ngx_http_capture_segment_exit_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest);
+static ngx_int_t ngx_http_capture_segment_send(ngx_http_capture_queue_t *q,
+    ngx_http_capture_batch_t *b, CURL *easy);
+
+
+ngx_http_capture_dest_type_t  ngx_http_capture_segment_type = {
+    ngx_string("segment"),
+    ngx_http_capture_segment_init,
+    ngx_http_capture_segment_room,
+    ngx_http_capture_segment_deliver,
+    ngx_http_capture_segment_init_process,
+    ngx_http_capture_segment_shutdown,
+    ngx_http_capture_segment_exit_process
+};
+
+
+ngx_http_capture_dest_type_t  ngx_http_capture_rudderstack_type = {
+    ngx_string("rudderstack"),
+    ngx_http_capture_rudder_init,
+    ngx_http_capture_segment_room,
+    ngx_http_capture_segment_deliver,
+    ngx_http_capture_segment_init_process,
+    ngx_http_capture_segment_shutdown,
+    ngx_http_capture_segment_exit_process
+};
+
+
+static char *
+ngx_http_capture_segment_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_segment_t  *sg;
+
+    sg = ngx_pcalloc(cf->pool, sizeof(ngx_http_capture_segment_t));
+    if (sg == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    sg->gzip = 0;
+    sg->max_message = CAP_SEGMENT_MAX_MESSAGE;
+
+    if (ngx_http_capture_segment_conf(cf, dest, sg) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* a request of at most 500 KB and 2,500 messages */
+
+    if (sg->queue.batch_bytes > CAP_SEGMENT_MAX_BODY - 1024) {
+        sg->queue.batch_bytes = CAP_SEGMENT_MAX_BODY - 1024;
+    }
+
+    if (sg->queue.batch_size > CAP_SEGMENT_MAX_MESSAGES) {
+        sg->queue.batch_size = CAP_SEGMENT_MAX_MESSAGES;
+    }
+
+    dest->data = sg;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_capture_rudder_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_segment_t  *sg;
+
+    sg = ngx_pcalloc(cf->pool, sizeof(ngx_http_capture_segment_t));
+    if (sg == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    sg->gzip = 1;
+    sg->max_message = 0;
+
+    if (ngx_http_capture_segment_conf(cf, dest, sg) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (sg->queue.batch_bytes > NGX_HTTP_CAPTURE_RUDDER_MAX_BODY) {
+        sg->queue.batch_bytes = NGX_HTTP_CAPTURE_RUDDER_MAX_BODY;
+    }
+
+    dest->data = sg;
+
+    return NGX_CONF_OK;
+}
+
+
+/* url, write_key (a literal, or $NAME from nginx's environment) */
+
+static char *
+ngx_http_capture_segment_conf(ngx_conf_t *cf, ngx_http_capture_dest_t *dest,
+    ngx_http_capture_segment_t *sg)
+{
+    u_char                    *p, *env;
+    size_t                     len;
+    ngx_str_t                 *u, key;
+    ngx_http_capture_param_t  *url, *wk;
+
+    url = ngx_http_capture_dest_param(dest, "url");
+
+    if (url == NULL) {
+        ngx_http_capture_dest_error(cf, dest, dest->line,
+                                    "capture destination \"%V\" of type "
+                                    "\"%V\" has no \"url\"", &dest->name,
+                                    &dest->type->name);
+        return NGX_CONF_ERROR;
+    }
+
+    u = &url->values[0];
+
+    if (url->nvalues != 1
+        || !((u->len > 7 && ngx_strncasecmp(u->data, (u_char *) "http://", 7)
+                            == 0)
+             || (u->len > 8
+                 && ngx_strncasecmp(u->data, (u_char *) "https://", 8) == 0)))
+    {
+        ngx_http_capture_dest_error(cf, dest, url->line,
+                                    "invalid \"url\" in capture destination "
+                                    "\"%V\": an http:// or https:// URL is "
+                                    "needed", &dest->name);
+        return NGX_CONF_ERROR;
+    }
+
+    len = u->len;
+
+    while (len && u->data[len - 1] == '/') {
+        len--;
+    }
+
+    sg->url.len = len + sizeof("/v1/batch") - 1;
+    sg->url.data = ngx_pnalloc(cf->pool, sg->url.len + 1);
+    if (sg->url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(sg->url.data, u->data, len);
+    p = ngx_cpymem(p, "/v1/batch", sizeof("/v1/batch") - 1);
+    *p = '\0';
+
+    wk = ngx_http_capture_dest_param(dest, "write_key");
+
+    if (wk == NULL || wk->nvalues != 1 || wk->values[0].len == 0) {
+        ngx_http_capture_dest_error(cf, dest, wk ? wk->line : dest->line,
+                                    "capture destination \"%V\" needs one "
+                                    "\"write_key\"", &dest->name);
+        return NGX_CONF_ERROR;
+    }
+
+    key = wk->values[0];
+
+    if (key.data[0] == '$') {
+        p = ngx_pnalloc(cf->pool, key.len);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(p, key.data + 1, key.len - 1);
+        p[key.len - 1] = '\0';
+
+        env = (u_char *) getenv((char *) p);
+
+        if (env == NULL || *env == '\0') {
+            ngx_http_capture_dest_error(cf, dest, wk->line,
+                                        "\"write_key\": the environment "
+                                        "variable \"%s\" is not set", p);
+            return NGX_CONF_ERROR;
+        }
+
+        key.data = env;
+        key.len = ngx_strlen(env);
+    }
+
+    /* the write key is the user name; the password is empty */
+
+    sg->userpwd.len = key.len + 1;
+    sg->userpwd.data = ngx_pnalloc(cf->pool, key.len + 2);
+    if (sg->userpwd.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(sg->userpwd.data, key.data, key.len);
+    *p++ = ':';
+    *p = '\0';
+
+    return ngx_http_capture_queue_conf(cf, dest, &sg->queue);
+}
+
+
+static ngx_int_t
+ngx_http_capture_segment_init_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_segment_t  *sg = dest->data;
+
+    sg->q = ngx_http_capture_queue_create(cycle, dest, &sg->queue,
+                                          ngx_http_capture_segment_send, sg);
+
+    return sg->q ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_http_capture_segment_shutdown(ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_segment_t  *sg = dest->data;
+
+    if (sg->q) {
+        ngx_http_capture_queue_shutdown(sg->q);
+    }
+}
+
+
+static void
+ngx_http_capture_segment_exit_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_segment_t  *sg = dest->data;
+
+    if (sg->q) {
+        ngx_http_capture_queue_destroy(sg->q);
+        sg->q = NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_capture_segment_room(ngx_http_capture_dest_t *dest,
+    ngx_http_capture_accepted_t *a)
+{
+    ngx_http_capture_segment_t  *sg = dest->data;
+
+    if (sg->q == NULL) {
+        return NGX_BUSY;
+    }
+
+    return ngx_http_capture_queue_room(sg->q, a->batch->nevents,
+                                       a->records->len);
+}
+
+
+/*
+ * One message per event; one that is too large for the destination is
+ * dropped alone, with a counter and a line, and the others go on.
+ */
+
+static ngx_int_t
+ngx_http_capture_segment_deliver(ngx_http_request_t *r,
+    ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a)
+{
+    size_t                       i;
+    ngx_int_t                    rc;
+    ngx_str_t                    none;
+    cap_buf_t                    b;
+    cap_error_t                  err;
+    cap_batch_t                 *batch;
+    ngx_http_capture_item_t     *item;
+    ngx_http_capture_segment_t  *sg = dest->data;
+
+    batch = a->batch;
+
+    if (cap_buf_init(&b, ngx_http_capture_heap(), 4096, 0) != CAP_OK) {
+        return NGX_ERROR;
+    }
+
+    /* the write key is the destination's: no grouping by token */
+    ngx_str_null(&none);
+
+    rc = NGX_OK;
+
+    for (i = 0; i < batch->nevents; i++) {
+        b.len = 0;
+
+        if (cap_segment_message(&b, batch, &batch->events[i], 0,
+                                sg->max_message, &err)
+            != CAP_OK)
+        {
+            if (err.code != CAP_E_EVENT_TOO_LARGE) {
+                rc = NGX_ERROR;
+                break;
+            }
+
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "capture destination \"%V\": message of event "
+                          "%*s dropped for its size: %s", &dest->name,
+                          (size_t) CAP_UUID_LEN, batch->events[i].uuid,
+                          err.text);
+
+            ngx_http_capture_stat_dest(dest, NGX_HTTP_CAPTURE_STAT_REFUSED,
+                                       1);
+            continue;
+        }
+
+        item = ngx_http_capture_queue_item(sg->q, b.len, &none);
+        if (item == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        ngx_memcpy(item->data, b.data, b.len);
+
+        ngx_http_capture_queue_push(sg->q, item);
+    }
+
+    cap_free(ngx_http_capture_heap(), b.data);
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_capture_segment_send(ngx_http_capture_queue_t *q,
+    ngx_http_capture_batch_t *b, CURL *easy)
+{
+    int                          rc;
+    cap_buf_t                    json;
+    cap_str_t                    gz;
+    ngx_time_t                  *tp;
+    cap_pool_t                  *heap;
+    ngx_queue_t                 *h;
+    ngx_http_capture_item_t     *item;
+    ngx_http_capture_segment_t  *sg = q->data;
+    struct curl_slist           *hdrs;
+
+    heap = ngx_http_capture_heap();
+
+    if (cap_buf_init(&json, heap, b->bytes + b->nevents + 64, 0) != CAP_OK
+        || cap_segment_batch_open(&json) != CAP_OK)
+    {
+        cap_free(heap, json.data);
+        return NGX_ERROR;
+    }
+
+    for (h = ngx_queue_head(&b->items);
+         h != ngx_queue_sentinel(&b->items);
+         h = ngx_queue_next(h))
+    {
+        item = ngx_queue_data(h, ngx_http_capture_item_t, queue);
+
+        if ((h != ngx_queue_head(&b->items)
+             && cap_buf_put(&json, ',') != CAP_OK)
+            || cap_buf_append(&json, item->data, item->len) != CAP_OK)
+        {
+            cap_free(heap, json.data);
+            return NGX_ERROR;
+        }
+    }
+
+    tp = ngx_timeofday();
+
+    if (cap_segment_batch_close(&json, (cap_msec_t) tp->sec * 1000 + tp->msec)
+        != CAP_OK)
+    {
+        cap_free(heap, json.data);
+        return NGX_ERROR;
+    }
+
+    if (sg->gzip) {
+        rc = cap_gzip_compress(heap, json.data, json.len, 1, &gz);
+
+        cap_free(heap, json.data);
+
+        if (rc != CAP_OK) {
+            return NGX_ERROR;
+        }
+
+        b->body.data = gz.data;
+        b->body.len = gz.len;
+
+    } else {
+        b->body.data = json.data;
+        b->body.len = json.len;
+    }
+
+    hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+
+    if (sg->gzip && hdrs != NULL) {
+        hdrs = curl_slist_append(hdrs, "Content-Encoding: gzip");
+    }
+
+    hdrs = hdrs ? curl_slist_append(hdrs, "User-Agent: "
+                                    "ngx_http_capture_module/"
+                                    NGX_HTTP_CAPTURE_VERSION) : NULL;
+    hdrs = hdrs ? curl_slist_append(hdrs, "Expect:") : NULL;
+
+    if (hdrs == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->xfer.headers = hdrs;
+
+    curl_easy_setopt(easy, CURLOPT_URL, (char *) sg->url.data);
+    curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+    curl_easy_setopt(easy, CURLOPT_USERPWD, (char *) sg->userpwd.data);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, (char *) b->body.data);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t) b->body.len);
+
+    return NGX_OK;
+}

@@ -2,9 +2,10 @@
 /*
  * The Segment and RudderStack destinations: Segment-spec messages (see
  * docs/mappings.md) to {url}/v1/batch as {"batch", "sentAt"}, with Basic
- * authentication by the write key.  They differ in their limits and in
- * compression: Segment takes 500 KB and 2,500 messages per request and
- * 32 KB per message, uncompressed; RudderStack up to 4 MB, in gzip.
+ * authentication by the write key.  Both take 32 KB per message; they
+ * differ in the request and in compression: Segment takes 500 KB and
+ * 2,500 messages per request, uncompressed; RudderStack up to 4 MB, in
+ * gzip.
  */
 
 
@@ -110,7 +111,7 @@ ngx_http_capture_rudder_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
     }
 
     sg->gzip = 1;
-    sg->max_message = 0;
+    sg->max_message = CAP_SEGMENT_MAX_MESSAGE;
 
     if (ngx_http_capture_segment_conf(cf, dest, sg) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

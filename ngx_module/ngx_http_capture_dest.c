@@ -16,6 +16,7 @@ static ngx_http_capture_dest_type_t  *ngx_http_capture_dest_types[] = {
     &ngx_http_capture_posthog_type,
     &ngx_http_capture_segment_type,
     &ngx_http_capture_rudderstack_type,
+    &ngx_http_capture_webhook_type,
     NULL
 };
 

@@ -201,6 +201,7 @@ extern ngx_http_capture_dest_type_t  ngx_http_capture_file_type;
 extern ngx_http_capture_dest_type_t  ngx_http_capture_posthog_type;
 extern ngx_http_capture_dest_type_t  ngx_http_capture_segment_type;
 extern ngx_http_capture_dest_type_t  ngx_http_capture_rudderstack_type;
+extern ngx_http_capture_dest_type_t  ngx_http_capture_webhook_type;
 extern ngx_module_t                  ngx_http_capture_module;
 
 

@@ -1,0 +1,382 @@
+
+/*
+ * The webhook destination: canonical records (docs/directives.md, "The
+ * canonical record") to any URL, one per request or as a JSON array,
+ * with the method and headers configured.  Header values are never
+ * logged nor shown in the status: they often carry credentials.
+ */
+
+
+#include "ngx_http_capture_queue.h"
+
+
+typedef struct {
+    ngx_str_t                       url;       /* NUL-terminated */
+    ngx_str_t                       method;    /* NUL-terminated */
+    ngx_array_t                    *headers;   /* char *, "Name: value" */
+    ngx_flag_t                      batch;     /* a JSON array */
+    ngx_http_capture_queue_conf_t   queue;
+    ngx_http_capture_queue_t       *q;
+} ngx_http_capture_webhook_t;
+
+
+static char *ngx_http_capture_webhook_init(ngx_conf_t *cf,
+    ngx_http_capture_dest_t *dest);
+static char *ngx_http_capture_webhook_headers(ngx_conf_t *cf,
+    ngx_http_capture_dest_t *dest, ngx_http_capture_webhook_t *wh);
+static ngx_int_t ngx_http_capture_webhook_room(ngx_http_capture_dest_t *dest,
+    ngx_http_capture_accepted_t *a);
+static ngx_int_t ngx_http_capture_webhook_deliver(ngx_http_request_t *r,
+    ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a);
+static ngx_int_t ngx_http_capture_webhook_init_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest);
+static void ngx_http_capture_webhook_shutdown(ngx_http_capture_dest_t *dest);
+static void ngx_http_capture_webhook_exit_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest);
+static ngx_int_t ngx_http_capture_webhook_send(ngx_http_capture_queue_t *q,
+    ngx_http_capture_batch_t *b, CURL *easy);
+
+
+ngx_http_capture_dest_type_t  ngx_http_capture_webhook_type = {
+    ngx_string("webhook"),
+    ngx_http_capture_webhook_init,
+    ngx_http_capture_webhook_room,
+    ngx_http_capture_webhook_deliver,
+    ngx_http_capture_webhook_init_process,
+    ngx_http_capture_webhook_shutdown,
+    ngx_http_capture_webhook_exit_process
+};
+
+
+static char *
+ngx_http_capture_webhook_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
+{
+    ngx_str_t                   *v;
+    ngx_http_capture_param_t    *p;
+    ngx_http_capture_webhook_t  *wh;
+
+    wh = ngx_pcalloc(cf->pool, sizeof(ngx_http_capture_webhook_t));
+    if (wh == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_http_capture_dest_param(dest, "url");
+
+    if (p == NULL || p->nvalues != 1
+        || !((p->values[0].len > 7
+              && ngx_strncasecmp(p->values[0].data, (u_char *) "http://", 7)
+                 == 0)
+             || (p->values[0].len > 8
+                 && ngx_strncasecmp(p->values[0].data, (u_char *) "https://",
+                                    8)
+                    == 0)))
+    {
+        ngx_http_capture_dest_error(cf, dest, p ? p->line : dest->line,
+                                    "capture destination \"%V\" of type "
+                                    "\"webhook\" needs an http:// or "
+                                    "https:// \"url\"", &dest->name);
+        return NGX_CONF_ERROR;
+    }
+
+    wh->url.len = p->values[0].len;
+    wh->url.data = ngx_pnalloc(cf->pool, wh->url.len + 1);
+    if (wh->url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(wh->url.data, p->values[0].data, wh->url.len);
+    wh->url.data[wh->url.len] = '\0';
+
+    ngx_str_set(&wh->method, "POST");
+
+    p = ngx_http_capture_dest_param(dest, "method");
+
+    if (p != NULL) {
+        v = &p->values[0];
+
+        if (p->nvalues != 1
+            || !((v->len == 4 && ngx_strncmp(v->data, "POST", 4) == 0)
+                 || (v->len == 3 && ngx_strncmp(v->data, "PUT", 3) == 0)
+                 || (v->len == 5 && ngx_strncmp(v->data, "PATCH", 5) == 0)))
+        {
+            ngx_http_capture_dest_error(cf, dest, p->line,
+                                        "invalid \"method\": use POST, PUT "
+                                        "or PATCH");
+            return NGX_CONF_ERROR;
+        }
+
+        wh->method.data = ngx_pnalloc(cf->pool, v->len + 1);
+        if (wh->method.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(wh->method.data, v->data, v->len);
+        wh->method.data[v->len] = '\0';
+        wh->method.len = v->len;
+    }
+
+    wh->batch = 1;
+
+    p = ngx_http_capture_dest_param(dest, "body");
+
+    if (p != NULL) {
+        v = &p->values[0];
+
+        if (p->nvalues == 1 && v->len == 5
+            && ngx_strncmp(v->data, "batch", 5) == 0)
+        {
+            wh->batch = 1;
+
+        } else if (p->nvalues == 1 && v->len == 5
+                   && ngx_strncmp(v->data, "event", 5) == 0)
+        {
+            wh->batch = 0;
+
+        } else {
+            ngx_http_capture_dest_error(cf, dest, p->line,
+                                        "invalid \"body\": use \"batch\" "
+                                        "(a JSON array of records) or "
+                                        "\"event\" (one record a request)");
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (ngx_http_capture_webhook_headers(cf, dest, wh) != NGX_CONF_OK
+        || ngx_http_capture_queue_conf(cf, dest, &wh->queue) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (!wh->batch) {
+        wh->queue.batch_size = 1;
+    }
+
+    dest->data = wh;
+
+    return NGX_CONF_OK;
+}
+
+
+/* headers "Name: value" ...; each a whole header line */
+
+static char *
+ngx_http_capture_webhook_headers(ngx_conf_t *cf,
+    ngx_http_capture_dest_t *dest, ngx_http_capture_webhook_t *wh)
+{
+    u_char                    *colon, **h;
+    ngx_str_t                 *v;
+    ngx_uint_t                 i;
+    ngx_http_capture_param_t  *p;
+
+    p = ngx_http_capture_dest_param(dest, "headers");
+    if (p == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    wh->headers = ngx_array_create(cf->pool, p->nvalues, sizeof(u_char *));
+    if (wh->headers == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 0; i < p->nvalues; i++) {
+        v = &p->values[i];
+        colon = ngx_strlchr(v->data, v->data + v->len, ':');
+
+        if (colon == NULL || colon == v->data
+            || ngx_strlchr(v->data, v->data + v->len, '\r') != NULL
+            || ngx_strlchr(v->data, v->data + v->len, '\n') != NULL)
+        {
+            /* the value is not quoted back: it may be a secret */
+            ngx_http_capture_dest_error(cf, dest, p->line,
+                                        "invalid header %ui in \"headers\": "
+                                        "\"Name: value\" is needed", i + 1);
+            return NGX_CONF_ERROR;
+        }
+
+        h = ngx_array_push(wh->headers);
+        if (h == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *h = ngx_pnalloc(cf->pool, v->len + 1);
+        if (*h == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(*h, v->data, v->len);
+        (*h)[v->len] = '\0';
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_capture_webhook_init_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_webhook_t  *wh = dest->data;
+
+    wh->q = ngx_http_capture_queue_create(cycle, dest, &wh->queue,
+                                          ngx_http_capture_webhook_send, wh);
+
+    return wh->q ? NGX_OK : NGX_ERROR;
+}
+
+
+static void
+ngx_http_capture_webhook_shutdown(ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_webhook_t  *wh = dest->data;
+
+    if (wh->q) {
+        ngx_http_capture_queue_shutdown(wh->q);
+    }
+}
+
+
+static void
+ngx_http_capture_webhook_exit_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_webhook_t  *wh = dest->data;
+
+    if (wh->q) {
+        ngx_http_capture_queue_destroy(wh->q);
+        wh->q = NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_capture_webhook_room(ngx_http_capture_dest_t *dest,
+    ngx_http_capture_accepted_t *a)
+{
+    ngx_http_capture_webhook_t  *wh = dest->data;
+
+    if (wh->q == NULL) {
+        return NGX_BUSY;
+    }
+
+    return ngx_http_capture_queue_room(wh->q, a->batch->nevents,
+                                       a->records->len);
+}
+
+
+/* the canonical records, one a line: each line is an item */
+
+static ngx_int_t
+ngx_http_capture_webhook_deliver(ngx_http_request_t *r,
+    ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a)
+{
+    u_char                      *p, *end, *nl;
+    ngx_str_t                    none;
+    ngx_http_capture_item_t     *item;
+    ngx_http_capture_webhook_t  *wh = dest->data;
+
+    ngx_str_null(&none);
+
+    p = a->records->data;
+    end = p + a->records->len;
+
+    while (p < end) {
+        nl = ngx_strlchr(p, end, '\n');
+        if (nl == NULL) {
+            nl = end;
+        }
+
+        item = ngx_http_capture_queue_item(wh->q, nl - p, &none);
+        if (item == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(item->data, p, nl - p);
+
+        ngx_http_capture_queue_push(wh->q, item);
+
+        p = nl + 1;
+    }
+
+    (void) r;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_capture_webhook_send(ngx_http_capture_queue_t *q,
+    ngx_http_capture_batch_t *b, CURL *easy)
+{
+    u_char                      **h;
+    ngx_uint_t                    i;
+    cap_buf_t                     body;
+    cap_pool_t                   *heap;
+    ngx_queue_t                  *qh;
+    ngx_http_capture_item_t      *item;
+    ngx_http_capture_webhook_t   *wh = q->data;
+    struct curl_slist            *hdrs;
+
+    heap = ngx_http_capture_heap();
+
+    if (cap_buf_init(&body, heap, b->bytes + b->nevents + 2, 0) != CAP_OK) {
+        return NGX_ERROR;
+    }
+
+    if (wh->batch && cap_buf_put(&body, '[') != CAP_OK) {
+        cap_free(heap, body.data);
+        return NGX_ERROR;
+    }
+
+    for (qh = ngx_queue_head(&b->items);
+         qh != ngx_queue_sentinel(&b->items);
+         qh = ngx_queue_next(qh))
+    {
+        item = ngx_queue_data(qh, ngx_http_capture_item_t, queue);
+
+        if ((qh != ngx_queue_head(&b->items)
+             && cap_buf_put(&body, ',') != CAP_OK)
+            || cap_buf_append(&body, item->data, item->len) != CAP_OK)
+        {
+            cap_free(heap, body.data);
+            return NGX_ERROR;
+        }
+    }
+
+    if (wh->batch && cap_buf_put(&body, ']') != CAP_OK) {
+        cap_free(heap, body.data);
+        return NGX_ERROR;
+    }
+
+    b->body.data = body.data;
+    b->body.len = body.len;
+
+    hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    hdrs = hdrs ? curl_slist_append(hdrs, "Accept: application/json") : NULL;
+    hdrs = hdrs ? curl_slist_append(hdrs, "User-Agent: "
+                                    "ngx_http_capture_module/"
+                                    NGX_HTTP_CAPTURE_VERSION) : NULL;
+    hdrs = hdrs ? curl_slist_append(hdrs, "Expect:") : NULL;
+
+    if (wh->headers) {
+        h = wh->headers->elts;
+
+        for (i = 0; hdrs != NULL && i < wh->headers->nelts; i++) {
+            hdrs = curl_slist_append(hdrs, (char *) h[i]);
+        }
+    }
+
+    if (hdrs == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->xfer.headers = hdrs;
+
+    curl_easy_setopt(easy, CURLOPT_URL, (char *) wh->url.data);
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, (char *) wh->method.data);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, (char *) b->body.data);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t) b->body.len);
+
+    return NGX_OK;
+}

@@ -203,6 +203,12 @@ ngx_http_capture_posthog_deliver(ngx_http_request_t *r,
     for (i = 0; i < batch->nevents; i++) {
         b.len = 0;
 
+        if (!ngx_http_capture_filter_match(&ph->queue.filter,
+                                           &batch->events[i]))
+        {
+            continue;
+        }
+
         if (cap_posthog_event(&b, batch, &batch->events[i]) != CAP_OK) {
             rc = NGX_ERROR;
             break;

@@ -80,6 +80,8 @@ ngx_http_capture_queue_conf(ngx_conf_t *cf, ngx_http_capture_dest_t *dest,
         || ngx_http_capture_queue_string(cf, dest, "ssl_ca_file",
                                          &qcf->ssl_ca_file) != NGX_CONF_OK
         || ngx_http_capture_queue_string(cf, dest, "proxy", &qcf->proxy)
+           != NGX_CONF_OK
+        || ngx_http_capture_filter_conf(cf, dest, &qcf->filter)
            != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;

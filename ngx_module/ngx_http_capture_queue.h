@@ -20,6 +20,17 @@
 #define NGX_HTTP_CAPTURE_OVERFLOW_DROP_OLDEST  1
 
 
+#define NGX_HTTP_CAPTURE_SAMPLE_ALL            1000000
+
+
+/* which events a destination takes */
+typedef struct {
+    ngx_array_t                *include;          /* ngx_str_t patterns */
+    ngx_array_t                *exclude;
+    ngx_uint_t                  sample;           /* in millionths */
+} ngx_http_capture_filter_t;
+
+
 typedef struct ngx_http_capture_queue_s  ngx_http_capture_queue_t;
 typedef struct ngx_http_capture_batch_s  ngx_http_capture_batch_t;
 
@@ -39,6 +50,7 @@ typedef struct {
     ngx_flag_t                  ssl_verify;
     ngx_str_t                   ssl_ca_file;      /* NUL-terminated */
     ngx_str_t                   proxy;            /* NUL-terminated */
+    ngx_http_capture_filter_t   filter;
 } ngx_http_capture_queue_conf_t;
 
 
@@ -114,6 +126,11 @@ void ngx_http_capture_queue_shutdown(ngx_http_capture_queue_t *q);
 void ngx_http_capture_queue_destroy(ngx_http_capture_queue_t *q);
 void ngx_http_capture_queue_curl_options(ngx_http_capture_queue_t *q,
     CURL *easy);
+
+char *ngx_http_capture_filter_conf(ngx_conf_t *cf,
+    ngx_http_capture_dest_t *dest, ngx_http_capture_filter_t *f);
+ngx_uint_t ngx_http_capture_filter_match(ngx_http_capture_filter_t *f,
+    cap_event_t *ev);
 
 
 #endif /* _NGX_HTTP_CAPTURE_QUEUE_H_INCLUDED_ */

@@ -312,6 +312,12 @@ ngx_http_capture_segment_deliver(ngx_http_request_t *r,
     for (i = 0; i < batch->nevents; i++) {
         b.len = 0;
 
+        if (!ngx_http_capture_filter_match(&sg->queue.filter,
+                                           &batch->events[i]))
+        {
+            continue;
+        }
+
         if (cap_segment_message(&b, batch, &batch->events[i], 0,
                                 sg->max_message, &err)
             != CAP_OK)

@@ -271,6 +271,7 @@ ngx_http_capture_webhook_deliver(ngx_http_request_t *r,
 {
     u_char                      *p, *end, *nl;
     ngx_str_t                    none;
+    ngx_uint_t                   i;
     ngx_http_capture_item_t     *item;
     ngx_http_capture_webhook_t  *wh = dest->data;
 
@@ -279,10 +280,19 @@ ngx_http_capture_webhook_deliver(ngx_http_request_t *r,
     p = a->records->data;
     end = p + a->records->len;
 
-    while (p < end) {
+    /* line i is the record of event i */
+
+    for (i = 0; p < end; i++, p = nl + 1) {
         nl = ngx_strlchr(p, end, '\n');
         if (nl == NULL) {
             nl = end;
+        }
+
+        if (i < a->batch->nevents
+            && !ngx_http_capture_filter_match(&wh->queue.filter,
+                                              &a->batch->events[i]))
+        {
+            continue;
         }
 
         item = ngx_http_capture_queue_item(wh->q, nl - p, &none);
@@ -293,8 +303,6 @@ ngx_http_capture_webhook_deliver(ngx_http_request_t *r,
         ngx_memcpy(item->data, p, nl - p);
 
         ngx_http_capture_queue_push(wh->q, item);
-
-        p = nl + 1;
     }
 
     (void) r;

@@ -12,24 +12,16 @@
 
 
 typedef struct {
+    ngx_http_capture_remote_t       remote;    /* first */
     ngx_str_t                       url;       /* no trailing slash */
     ngx_flag_t                      gzip;
-    ngx_http_capture_queue_conf_t   queue;
-    ngx_http_capture_queue_t       *q;         /* the worker's */
 } ngx_http_capture_posthog_t;
 
 
 static char *ngx_http_capture_posthog_init(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest);
-static ngx_int_t ngx_http_capture_posthog_room(ngx_http_capture_dest_t *dest,
-    ngx_http_capture_accepted_t *a);
 static ngx_int_t ngx_http_capture_posthog_deliver(ngx_http_request_t *r,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a);
-static ngx_int_t ngx_http_capture_posthog_init_process(ngx_cycle_t *cycle,
-    ngx_http_capture_dest_t *dest);
-static void ngx_http_capture_posthog_shutdown(ngx_http_capture_dest_t *dest);
-static void ngx_http_capture_posthog_exit_process(ngx_cycle_t *cycle,
-    ngx_http_capture_dest_t *dest);
 static ngx_int_t ngx_http_capture_posthog_send(ngx_http_capture_queue_t *q,
     ngx_http_capture_batch_t *b, CURL *easy);
 
@@ -37,11 +29,11 @@ static ngx_int_t ngx_http_capture_posthog_send(ngx_http_capture_queue_t *q,
 ngx_http_capture_dest_type_t  ngx_http_capture_posthog_type = {
     ngx_string("posthog"),
     ngx_http_capture_posthog_init,
-    ngx_http_capture_posthog_room,
+    ngx_http_capture_remote_room,
     ngx_http_capture_posthog_deliver,
-    ngx_http_capture_posthog_init_process,
-    ngx_http_capture_posthog_shutdown,
-    ngx_http_capture_posthog_exit_process
+    ngx_http_capture_remote_init_process,
+    ngx_http_capture_remote_shutdown,
+    ngx_http_capture_remote_exit_process
 };
 
 
@@ -111,69 +103,20 @@ ngx_http_capture_posthog_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
         }
     }
 
-    if (ngx_http_capture_queue_conf(cf, dest, &ph->queue) != NGX_CONF_OK) {
+    if (ngx_http_capture_queue_conf(cf, dest, &ph->remote.queue)
+        != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
+    ph->remote.send = ngx_http_capture_posthog_send;
     dest->data = ph;
 
     return NGX_CONF_OK;
 }
 
 
-static ngx_int_t
-ngx_http_capture_posthog_init_process(ngx_cycle_t *cycle,
-    ngx_http_capture_dest_t *dest)
-{
-    ngx_http_capture_posthog_t  *ph = dest->data;
-
-    ph->q = ngx_http_capture_queue_create(cycle, dest, &ph->queue,
-                                          ngx_http_capture_posthog_send, ph);
-
-    return ph->q ? NGX_OK : NGX_ERROR;
-}
-
-
-static void
-ngx_http_capture_posthog_shutdown(ngx_http_capture_dest_t *dest)
-{
-    ngx_http_capture_posthog_t  *ph = dest->data;
-
-    if (ph->q) {
-        ngx_http_capture_queue_shutdown(ph->q);
-    }
-}
-
-
-static void
-ngx_http_capture_posthog_exit_process(ngx_cycle_t *cycle,
-    ngx_http_capture_dest_t *dest)
-{
-    ngx_http_capture_posthog_t  *ph = dest->data;
-
-    if (ph->q) {
-        ngx_http_capture_queue_destroy(ph->q);
-        ph->q = NULL;
-    }
-}
-
-
 /* the canonical records are a fair measure of what the events take */
-
-static ngx_int_t
-ngx_http_capture_posthog_room(ngx_http_capture_dest_t *dest,
-    ngx_http_capture_accepted_t *a)
-{
-    ngx_http_capture_posthog_t  *ph = dest->data;
-
-    if (ph->q == NULL) {
-        return NGX_BUSY;
-    }
-
-    return ngx_http_capture_queue_room(ph->q, a->batch->nevents,
-                                       a->records->len);
-}
-
 
 static ngx_int_t
 ngx_http_capture_posthog_deliver(ngx_http_request_t *r,
@@ -203,7 +146,7 @@ ngx_http_capture_posthog_deliver(ngx_http_request_t *r,
     for (i = 0; i < batch->nevents; i++) {
         b.len = 0;
 
-        if (!ngx_http_capture_filter_match(&ph->queue.filter,
+        if (!ngx_http_capture_filter_match(&ph->remote.queue.filter,
                                            &batch->events[i]))
         {
             continue;
@@ -214,7 +157,7 @@ ngx_http_capture_posthog_deliver(ngx_http_request_t *r,
             break;
         }
 
-        item = ngx_http_capture_queue_item(ph->q, b.len, &token);
+        item = ngx_http_capture_queue_item(ph->remote.q, b.len, &token);
         if (item == NULL) {
             rc = NGX_ERROR;
             break;
@@ -224,7 +167,7 @@ ngx_http_capture_posthog_deliver(ngx_http_request_t *r,
         item->recording = batch->recordings;
         item->historical = batch->historical_migration;
 
-        ngx_http_capture_queue_push(ph->q, item);
+        ngx_http_capture_queue_push(ph->remote.q, item);
     }
 
     cap_free(ngx_http_capture_heap(), b.data);

@@ -871,3 +871,57 @@ ngx_http_capture_queue_destroy(ngx_http_capture_queue_t *q)
                       &q->dest->name, events);
     }
 }
+
+
+/* the parts every remote destination type shares */
+
+ngx_int_t
+ngx_http_capture_remote_room(ngx_http_capture_dest_t *dest,
+    ngx_http_capture_accepted_t *a)
+{
+    ngx_http_capture_remote_t  *rd = dest->data;
+
+    if (rd->q == NULL) {
+        return NGX_BUSY;
+    }
+
+    return ngx_http_capture_queue_room(rd->q, a->batch->nevents,
+                                       a->records->len);
+}
+
+
+ngx_int_t
+ngx_http_capture_remote_init_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_remote_t  *rd = dest->data;
+
+    rd->q = ngx_http_capture_queue_create(cycle, dest, &rd->queue, rd->send,
+                                          rd);
+
+    return rd->q ? NGX_OK : NGX_ERROR;
+}
+
+
+void
+ngx_http_capture_remote_shutdown(ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_remote_t  *rd = dest->data;
+
+    if (rd->q) {
+        ngx_http_capture_queue_shutdown(rd->q);
+    }
+}
+
+
+void
+ngx_http_capture_remote_exit_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_remote_t  *rd = dest->data;
+
+    if (rd->q) {
+        ngx_http_capture_queue_destroy(rd->q);
+        rd->q = NULL;
+    }
+}

@@ -111,6 +111,27 @@ struct ngx_http_capture_queue_s {
 };
 
 
+/*
+ * What every remote destination type keeps first in its dest->data: its
+ * queue's configuration, the worker's queue, and how a batch is sent.
+ * The remote_* functions below then serve as the type's "room",
+ * "init_process", "shutdown" and "exit_process".
+ */
+typedef struct {
+    ngx_http_capture_queue_conf_t   queue;
+    ngx_http_capture_queue_t       *q;
+    ngx_http_capture_send_pt        send;
+} ngx_http_capture_remote_t;
+
+
+ngx_int_t ngx_http_capture_remote_room(ngx_http_capture_dest_t *dest,
+    ngx_http_capture_accepted_t *a);
+ngx_int_t ngx_http_capture_remote_init_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest);
+void ngx_http_capture_remote_shutdown(ngx_http_capture_dest_t *dest);
+void ngx_http_capture_remote_exit_process(ngx_cycle_t *cycle,
+    ngx_http_capture_dest_t *dest);
+
 char *ngx_http_capture_queue_conf(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest, ngx_http_capture_queue_conf_t *qcf);
 ngx_http_capture_queue_t *ngx_http_capture_queue_create(ngx_cycle_t *cycle,

@@ -17,12 +17,11 @@
 
 
 typedef struct {
+    ngx_http_capture_remote_t       remote;    /* first */
     ngx_str_t                       url;       /* ends in /v1/batch */
     ngx_str_t                       userpwd;   /* "key:", NUL-terminated */
     ngx_flag_t                      gzip;
     size_t                          max_message;
-    ngx_http_capture_queue_conf_t   queue;
-    ngx_http_capture_queue_t       *q;
 } ngx_http_capture_segment_t;
 
 
@@ -32,15 +31,8 @@ static char *ngx_http_capture_rudder_init(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest);
 static char *ngx_http_capture_segment_conf(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest, ngx_http_capture_segment_t *sg);
-static ngx_int_t ngx_http_capture_segment_room(ngx_http_capture_dest_t *dest,
-    ngx_http_capture_accepted_t *a);
 static ngx_int_t ngx_http_capture_segment_deliver(ngx_http_request_t *r,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a);
-static ngx_int_t ngx_http_capture_segment_init_process(ngx_cycle_t *cycle,
-    ngx_http_capture_dest_t *dest);
-static void ngx_http_capture_segment_shutdown(ngx_http_capture_dest_t *dest);
-static void ngx_http_capture_segment_exit_process(ngx_cycle_t *cycle,
-    ngx_http_capture_dest_t *dest);
 static ngx_int_t ngx_http_capture_segment_send(ngx_http_capture_queue_t *q,
     ngx_http_capture_batch_t *b, CURL *easy);
 
@@ -48,22 +40,22 @@ static ngx_int_t ngx_http_capture_segment_send(ngx_http_capture_queue_t *q,
 ngx_http_capture_dest_type_t  ngx_http_capture_segment_type = {
     ngx_string("segment"),
     ngx_http_capture_segment_init,
-    ngx_http_capture_segment_room,
+    ngx_http_capture_remote_room,
     ngx_http_capture_segment_deliver,
-    ngx_http_capture_segment_init_process,
-    ngx_http_capture_segment_shutdown,
-    ngx_http_capture_segment_exit_process
+    ngx_http_capture_remote_init_process,
+    ngx_http_capture_remote_shutdown,
+    ngx_http_capture_remote_exit_process
 };
 
 
 ngx_http_capture_dest_type_t  ngx_http_capture_rudderstack_type = {
     ngx_string("rudderstack"),
     ngx_http_capture_rudder_init,
-    ngx_http_capture_segment_room,
+    ngx_http_capture_remote_room,
     ngx_http_capture_segment_deliver,
-    ngx_http_capture_segment_init_process,
-    ngx_http_capture_segment_shutdown,
-    ngx_http_capture_segment_exit_process
+    ngx_http_capture_remote_init_process,
+    ngx_http_capture_remote_shutdown,
+    ngx_http_capture_remote_exit_process
 };
 
 
@@ -86,14 +78,15 @@ ngx_http_capture_segment_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
 
     /* a request of at most 500 KB and 2,500 messages */
 
-    if (sg->queue.batch_bytes > CAP_SEGMENT_MAX_BODY - 1024) {
-        sg->queue.batch_bytes = CAP_SEGMENT_MAX_BODY - 1024;
+    if (sg->remote.queue.batch_bytes > CAP_SEGMENT_MAX_BODY - 1024) {
+        sg->remote.queue.batch_bytes = CAP_SEGMENT_MAX_BODY - 1024;
     }
 
-    if (sg->queue.batch_size > CAP_SEGMENT_MAX_MESSAGES) {
-        sg->queue.batch_size = CAP_SEGMENT_MAX_MESSAGES;
+    if (sg->remote.queue.batch_size > CAP_SEGMENT_MAX_MESSAGES) {
+        sg->remote.queue.batch_size = CAP_SEGMENT_MAX_MESSAGES;
     }
 
+    sg->remote.send = ngx_http_capture_segment_send;
     dest->data = sg;
 
     return NGX_CONF_OK;
@@ -117,10 +110,11 @@ ngx_http_capture_rudder_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
         return NGX_CONF_ERROR;
     }
 
-    if (sg->queue.batch_bytes > NGX_HTTP_CAPTURE_RUDDER_MAX_BODY) {
-        sg->queue.batch_bytes = NGX_HTTP_CAPTURE_RUDDER_MAX_BODY;
+    if (sg->remote.queue.batch_bytes > NGX_HTTP_CAPTURE_RUDDER_MAX_BODY) {
+        sg->remote.queue.batch_bytes = NGX_HTTP_CAPTURE_RUDDER_MAX_BODY;
     }
 
+    sg->remote.send = ngx_http_capture_segment_send;
     dest->data = sg;
 
     return NGX_CONF_OK;
@@ -224,59 +218,7 @@ ngx_http_capture_segment_conf(ngx_conf_t *cf, ngx_http_capture_dest_t *dest,
     *p++ = ':';
     *p = '\0';
 
-    return ngx_http_capture_queue_conf(cf, dest, &sg->queue);
-}
-
-
-static ngx_int_t
-ngx_http_capture_segment_init_process(ngx_cycle_t *cycle,
-    ngx_http_capture_dest_t *dest)
-{
-    ngx_http_capture_segment_t  *sg = dest->data;
-
-    sg->q = ngx_http_capture_queue_create(cycle, dest, &sg->queue,
-                                          ngx_http_capture_segment_send, sg);
-
-    return sg->q ? NGX_OK : NGX_ERROR;
-}
-
-
-static void
-ngx_http_capture_segment_shutdown(ngx_http_capture_dest_t *dest)
-{
-    ngx_http_capture_segment_t  *sg = dest->data;
-
-    if (sg->q) {
-        ngx_http_capture_queue_shutdown(sg->q);
-    }
-}
-
-
-static void
-ngx_http_capture_segment_exit_process(ngx_cycle_t *cycle,
-    ngx_http_capture_dest_t *dest)
-{
-    ngx_http_capture_segment_t  *sg = dest->data;
-
-    if (sg->q) {
-        ngx_http_capture_queue_destroy(sg->q);
-        sg->q = NULL;
-    }
-}
-
-
-static ngx_int_t
-ngx_http_capture_segment_room(ngx_http_capture_dest_t *dest,
-    ngx_http_capture_accepted_t *a)
-{
-    ngx_http_capture_segment_t  *sg = dest->data;
-
-    if (sg->q == NULL) {
-        return NGX_BUSY;
-    }
-
-    return ngx_http_capture_queue_room(sg->q, a->batch->nevents,
-                                       a->records->len);
+    return ngx_http_capture_queue_conf(cf, dest, &sg->remote.queue);
 }
 
 
@@ -312,7 +254,7 @@ ngx_http_capture_segment_deliver(ngx_http_request_t *r,
     for (i = 0; i < batch->nevents; i++) {
         b.len = 0;
 
-        if (!ngx_http_capture_filter_match(&sg->queue.filter,
+        if (!ngx_http_capture_filter_match(&sg->remote.queue.filter,
                                            &batch->events[i]))
         {
             continue;
@@ -338,7 +280,7 @@ ngx_http_capture_segment_deliver(ngx_http_request_t *r,
             continue;
         }
 
-        item = ngx_http_capture_queue_item(sg->q, b.len, &none);
+        item = ngx_http_capture_queue_item(sg->remote.q, b.len, &none);
         if (item == NULL) {
             rc = NGX_ERROR;
             break;
@@ -346,7 +288,7 @@ ngx_http_capture_segment_deliver(ngx_http_request_t *r,
 
         ngx_memcpy(item->data, b.data, b.len);
 
-        ngx_http_capture_queue_push(sg->q, item);
+        ngx_http_capture_queue_push(sg->remote.q, item);
     }
 
     cap_free(ngx_http_capture_heap(), b.data);

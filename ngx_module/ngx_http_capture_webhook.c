@@ -11,12 +11,11 @@
 
 
 typedef struct {
+    ngx_http_capture_remote_t       remote;    /* first */
     ngx_str_t                       url;       /* NUL-terminated */
     ngx_str_t                       method;    /* NUL-terminated */
     ngx_array_t                    *headers;   /* char *, "Name: value" */
     ngx_flag_t                      batch;     /* a JSON array */
-    ngx_http_capture_queue_conf_t   queue;
-    ngx_http_capture_queue_t       *q;
 } ngx_http_capture_webhook_t;
 
 
@@ -24,15 +23,8 @@ static char *ngx_http_capture_webhook_init(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest);
 static char *ngx_http_capture_webhook_headers(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest, ngx_http_capture_webhook_t *wh);
-static ngx_int_t ngx_http_capture_webhook_room(ngx_http_capture_dest_t *dest,
-    ngx_http_capture_accepted_t *a);
 static ngx_int_t ngx_http_capture_webhook_deliver(ngx_http_request_t *r,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a);
-static ngx_int_t ngx_http_capture_webhook_init_process(ngx_cycle_t *cycle,
-    ngx_http_capture_dest_t *dest);
-static void ngx_http_capture_webhook_shutdown(ngx_http_capture_dest_t *dest);
-static void ngx_http_capture_webhook_exit_process(ngx_cycle_t *cycle,
-    ngx_http_capture_dest_t *dest);
 static ngx_int_t ngx_http_capture_webhook_send(ngx_http_capture_queue_t *q,
     ngx_http_capture_batch_t *b, CURL *easy);
 
@@ -40,11 +32,11 @@ static ngx_int_t ngx_http_capture_webhook_send(ngx_http_capture_queue_t *q,
 ngx_http_capture_dest_type_t  ngx_http_capture_webhook_type = {
     ngx_string("webhook"),
     ngx_http_capture_webhook_init,
-    ngx_http_capture_webhook_room,
+    ngx_http_capture_remote_room,
     ngx_http_capture_webhook_deliver,
-    ngx_http_capture_webhook_init_process,
-    ngx_http_capture_webhook_shutdown,
-    ngx_http_capture_webhook_exit_process
+    ngx_http_capture_remote_init_process,
+    ngx_http_capture_remote_shutdown,
+    ngx_http_capture_remote_exit_process
 };
 
 
@@ -142,15 +134,17 @@ ngx_http_capture_webhook_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
     }
 
     if (ngx_http_capture_webhook_headers(cf, dest, wh) != NGX_CONF_OK
-        || ngx_http_capture_queue_conf(cf, dest, &wh->queue) != NGX_CONF_OK)
+        || ngx_http_capture_queue_conf(cf, dest, &wh->remote.queue)
+           != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
 
     if (!wh->batch) {
-        wh->queue.batch_size = 1;
+        wh->remote.queue.batch_size = 1;
     }
 
+    wh->remote.send = ngx_http_capture_webhook_send;
     dest->data = wh;
 
     return NGX_CONF_OK;
@@ -211,58 +205,6 @@ ngx_http_capture_webhook_headers(ngx_conf_t *cf,
 }
 
 
-static ngx_int_t
-ngx_http_capture_webhook_init_process(ngx_cycle_t *cycle,
-    ngx_http_capture_dest_t *dest)
-{
-    ngx_http_capture_webhook_t  *wh = dest->data;
-
-    wh->q = ngx_http_capture_queue_create(cycle, dest, &wh->queue,
-                                          ngx_http_capture_webhook_send, wh);
-
-    return wh->q ? NGX_OK : NGX_ERROR;
-}
-
-
-static void
-ngx_http_capture_webhook_shutdown(ngx_http_capture_dest_t *dest)
-{
-    ngx_http_capture_webhook_t  *wh = dest->data;
-
-    if (wh->q) {
-        ngx_http_capture_queue_shutdown(wh->q);
-    }
-}
-
-
-static void
-ngx_http_capture_webhook_exit_process(ngx_cycle_t *cycle,
-    ngx_http_capture_dest_t *dest)
-{
-    ngx_http_capture_webhook_t  *wh = dest->data;
-
-    if (wh->q) {
-        ngx_http_capture_queue_destroy(wh->q);
-        wh->q = NULL;
-    }
-}
-
-
-static ngx_int_t
-ngx_http_capture_webhook_room(ngx_http_capture_dest_t *dest,
-    ngx_http_capture_accepted_t *a)
-{
-    ngx_http_capture_webhook_t  *wh = dest->data;
-
-    if (wh->q == NULL) {
-        return NGX_BUSY;
-    }
-
-    return ngx_http_capture_queue_room(wh->q, a->batch->nevents,
-                                       a->records->len);
-}
-
-
 /* the canonical records, one a line: each line is an item */
 
 static ngx_int_t
@@ -289,20 +231,20 @@ ngx_http_capture_webhook_deliver(ngx_http_request_t *r,
         }
 
         if (i < a->batch->nevents
-            && !ngx_http_capture_filter_match(&wh->queue.filter,
+            && !ngx_http_capture_filter_match(&wh->remote.queue.filter,
                                               &a->batch->events[i]))
         {
             continue;
         }
 
-        item = ngx_http_capture_queue_item(wh->q, nl - p, &none);
+        item = ngx_http_capture_queue_item(wh->remote.q, nl - p, &none);
         if (item == NULL) {
             return NGX_ERROR;
         }
 
         ngx_memcpy(item->data, p, nl - p);
 
-        ngx_http_capture_queue_push(wh->q, item);
+        ngx_http_capture_queue_push(wh->remote.q, item);
     }
 
     (void) r;

@@ -182,76 +182,36 @@ static ngx_int_t
 ngx_http_capture_posthog_send(ngx_http_capture_queue_t *q,
     ngx_http_capture_batch_t *b, CURL *easy)
 {
-    int                          rc;
     u_char                      *url, *p;
+    ngx_int_t                    rc;
     ngx_str_t                    path;
     cap_buf_t                    json;
-    cap_str_t                    gz;
     ngx_time_t                  *tp;
     cap_pool_t                  *heap;
-    ngx_queue_t                 *h;
     ngx_http_capture_item_t     *item;
     ngx_http_capture_posthog_t  *ph = q->data;
-    struct curl_slist           *hdrs;
 
     heap = ngx_http_capture_heap();
 
-    h = ngx_queue_head(&b->items);
-    item = ngx_queue_data(h, ngx_http_capture_item_t, queue);
+    item = ngx_queue_data(ngx_queue_head(&b->items), ngx_http_capture_item_t,
+                          queue);
 
     /* the body is made at each attempt: "sent_at" is when it is sent */
+
+    tp = ngx_timeofday();
 
     if (cap_buf_init(&json, heap, b->bytes + b->nevents + 256, 0) != CAP_OK
         || cap_posthog_body_open(&json, item->token.data, item->token.len,
                                  item->historical)
+           != CAP_OK
+        || ngx_http_capture_batch_join(b, &json) != NGX_OK
+        || cap_posthog_body_close(&json,
+                                  (cap_msec_t) tp->sec * 1000 + tp->msec)
            != CAP_OK)
     {
         cap_free(heap, json.data);
         return NGX_ERROR;
     }
-
-    for (h = ngx_queue_head(&b->items);
-         h != ngx_queue_sentinel(&b->items);
-         h = ngx_queue_next(h))
-    {
-        item = ngx_queue_data(h, ngx_http_capture_item_t, queue);
-
-        if ((h != ngx_queue_head(&b->items)
-             && cap_buf_put(&json, ',') != CAP_OK)
-            || cap_buf_append(&json, item->data, item->len) != CAP_OK)
-        {
-            cap_free(heap, json.data);
-            return NGX_ERROR;
-        }
-    }
-
-    tp = ngx_timeofday();
-
-    if (cap_posthog_body_close(&json, (cap_msec_t) tp->sec * 1000 + tp->msec)
-        != CAP_OK)
-    {
-        cap_free(heap, json.data);
-        return NGX_ERROR;
-    }
-
-    if (ph->gzip) {
-        rc = cap_gzip_compress(heap, json.data, json.len, 1, &gz);
-
-        cap_free(heap, json.data);
-
-        if (rc != CAP_OK) {
-            return NGX_ERROR;
-        }
-
-        b->body.data = gz.data;
-        b->body.len = gz.len;
-
-    } else {
-        b->body.data = json.data;
-        b->body.len = json.len;
-    }
-
-    /* the URL */
 
     if (item->recording) {
         ngx_str_set(&path, "/s/");
@@ -260,42 +220,20 @@ ngx_http_capture_posthog_send(ngx_http_capture_queue_t *q,
         ngx_str_set(&path, "/batch/");
     }
 
-    p = ngx_alloc(ph->url.len + path.len + 1, q->log);
-    if (p == NULL) {
+    url = ngx_alloc(ph->url.len + path.len + 1, q->log);
+    if (url == NULL) {
+        cap_free(heap, json.data);
         return NGX_ERROR;
     }
 
-    url = p;
-    p = ngx_cpymem(p, ph->url.data, ph->url.len);
+    p = ngx_cpymem(url, ph->url.data, ph->url.len);
     p = ngx_cpymem(p, path.data, path.len);
     *p = '\0';
 
-    /* libcurl copies the URL */
-    curl_easy_setopt(easy, CURLOPT_URL, (char *) url);
+    rc = ngx_http_capture_batch_post(b, easy, &json, ph->gzip, (char *) url,
+                                     NULL);
+
     ngx_free(url);
 
-    hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-
-    if (ph->gzip && hdrs != NULL) {
-        hdrs = curl_slist_append(hdrs, "Content-Encoding: gzip");
-    }
-
-    hdrs = hdrs ? curl_slist_append(hdrs, "User-Agent: "
-                                    "ngx_http_capture_module/"
-                                    NGX_HTTP_CAPTURE_VERSION) : NULL;
-    hdrs = hdrs ? curl_slist_append(hdrs, "Expect:") : NULL;
-
-    if (hdrs == NULL) {
-        return NGX_ERROR;
-    }
-
-    b->xfer.headers = hdrs;
-
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, (char *) b->body.data);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                     (curl_off_t) b->body.len);
-
-    return NGX_OK;
+    return rc;
 }

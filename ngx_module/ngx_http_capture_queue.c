@@ -12,6 +12,7 @@
 
 
 #include "ngx_http_capture_queue.h"
+#include "encode/cap_encode.h"
 
 
 static char *ngx_http_capture_queue_msec(ngx_conf_t *cf,
@@ -870,6 +871,109 @@ ngx_http_capture_queue_destroy(ngx_http_capture_queue_t *q)
                       "memory were not delivered and are lost",
                       &q->dest->name, events);
     }
+}
+
+
+/* the batch's encoded items, joined by commas */
+
+ngx_int_t
+ngx_http_capture_batch_join(ngx_http_capture_batch_t *b, cap_buf_t *out)
+{
+    ngx_queue_t              *h;
+    ngx_http_capture_item_t  *item;
+
+    for (h = ngx_queue_head(&b->items);
+         h != ngx_queue_sentinel(&b->items);
+         h = ngx_queue_next(h))
+    {
+        item = ngx_queue_data(h, ngx_http_capture_item_t, queue);
+
+        if ((h != ngx_queue_head(&b->items)
+             && cap_buf_put(out, ',') != CAP_OK)
+            || cap_buf_append(out, item->data, item->len) != CAP_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request of a batch: "json" becomes its body, in gzip when asked
+ * (either way the batch owns it from here, or it is freed), posted to
+ * "url" with the usual headers and the "extra" ones ("Name: value").
+ */
+
+ngx_int_t
+ngx_http_capture_batch_post(ngx_http_capture_batch_t *b, CURL *easy,
+    cap_buf_t *json, ngx_flag_t gzip, char *url, ngx_array_t *extra)
+{
+    int                 rc;
+    char              **h;
+    cap_str_t           gz;
+    ngx_uint_t          i;
+    cap_pool_t         *heap;
+    struct curl_slist  *hdrs;
+
+    heap = ngx_http_capture_heap();
+
+    if (gzip) {
+        rc = cap_gzip_compress(heap, json->data, json->len, 1, &gz);
+
+        cap_free(heap, json->data);
+
+        if (rc != CAP_OK) {
+            return NGX_ERROR;
+        }
+
+        b->body.data = gz.data;
+        b->body.len = gz.len;
+
+    } else {
+        b->body.data = json->data;
+        b->body.len = json->len;
+    }
+
+    json->data = NULL;
+
+    hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    hdrs = hdrs ? curl_slist_append(hdrs, "Accept: application/json") : NULL;
+    hdrs = hdrs ? curl_slist_append(hdrs, "User-Agent: "
+                                    "ngx_http_capture_module/"
+                                    NGX_HTTP_CAPTURE_VERSION) : NULL;
+
+    /* no "Expect: 100-continue" round trip for large bodies */
+    hdrs = hdrs ? curl_slist_append(hdrs, "Expect:") : NULL;
+
+    if (gzip && hdrs != NULL) {
+        hdrs = curl_slist_append(hdrs, "Content-Encoding: gzip");
+    }
+
+    if (extra != NULL) {
+        h = extra->elts;
+
+        for (i = 0; hdrs != NULL && i < extra->nelts; i++) {
+            hdrs = curl_slist_append(hdrs, h[i]);
+        }
+    }
+
+    if (hdrs == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->xfer.headers = hdrs;
+
+    /* libcurl copies the URL */
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, (char *) b->body.data);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t) b->body.len);
+
+    return NGX_OK;
 }
 
 

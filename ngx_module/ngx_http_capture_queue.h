@@ -148,6 +148,12 @@ void ngx_http_capture_queue_destroy(ngx_http_capture_queue_t *q);
 void ngx_http_capture_queue_curl_options(ngx_http_capture_queue_t *q,
     CURL *easy);
 
+ngx_int_t ngx_http_capture_batch_join(ngx_http_capture_batch_t *b,
+    cap_buf_t *out);
+ngx_int_t ngx_http_capture_batch_post(ngx_http_capture_batch_t *b,
+    CURL *easy, cap_buf_t *json, ngx_flag_t gzip, char *url,
+    ngx_array_t *extra);
+
 char *ngx_http_capture_filter_conf(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest, ngx_http_capture_filter_t *f);
 ngx_uint_t ngx_http_capture_filter_match(ngx_http_capture_filter_t *f,

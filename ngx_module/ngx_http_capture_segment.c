@@ -301,91 +301,34 @@ static ngx_int_t
 ngx_http_capture_segment_send(ngx_http_capture_queue_t *q,
     ngx_http_capture_batch_t *b, CURL *easy)
 {
-    int                          rc;
     cap_buf_t                    json;
-    cap_str_t                    gz;
     ngx_time_t                  *tp;
     cap_pool_t                  *heap;
-    ngx_queue_t                 *h;
-    ngx_http_capture_item_t     *item;
     ngx_http_capture_segment_t  *sg = q->data;
-    struct curl_slist           *hdrs;
 
     heap = ngx_http_capture_heap();
-
-    if (cap_buf_init(&json, heap, b->bytes + b->nevents + 64, 0) != CAP_OK
-        || cap_segment_batch_open(&json) != CAP_OK)
-    {
-        cap_free(heap, json.data);
-        return NGX_ERROR;
-    }
-
-    for (h = ngx_queue_head(&b->items);
-         h != ngx_queue_sentinel(&b->items);
-         h = ngx_queue_next(h))
-    {
-        item = ngx_queue_data(h, ngx_http_capture_item_t, queue);
-
-        if ((h != ngx_queue_head(&b->items)
-             && cap_buf_put(&json, ',') != CAP_OK)
-            || cap_buf_append(&json, item->data, item->len) != CAP_OK)
-        {
-            cap_free(heap, json.data);
-            return NGX_ERROR;
-        }
-    }
-
     tp = ngx_timeofday();
 
-    if (cap_segment_batch_close(&json, (cap_msec_t) tp->sec * 1000 + tp->msec)
-        != CAP_OK)
+    if (cap_buf_init(&json, heap, b->bytes + b->nevents + 64, 0) != CAP_OK
+        || cap_segment_batch_open(&json) != CAP_OK
+        || ngx_http_capture_batch_join(b, &json) != NGX_OK
+        || cap_segment_batch_close(&json,
+                                   (cap_msec_t) tp->sec * 1000 + tp->msec)
+           != CAP_OK)
     {
         cap_free(heap, json.data);
         return NGX_ERROR;
     }
 
-    if (sg->gzip) {
-        rc = cap_gzip_compress(heap, json.data, json.len, 1, &gz);
-
-        cap_free(heap, json.data);
-
-        if (rc != CAP_OK) {
-            return NGX_ERROR;
-        }
-
-        b->body.data = gz.data;
-        b->body.len = gz.len;
-
-    } else {
-        b->body.data = json.data;
-        b->body.len = json.len;
-    }
-
-    hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-
-    if (sg->gzip && hdrs != NULL) {
-        hdrs = curl_slist_append(hdrs, "Content-Encoding: gzip");
-    }
-
-    hdrs = hdrs ? curl_slist_append(hdrs, "User-Agent: "
-                                    "ngx_http_capture_module/"
-                                    NGX_HTTP_CAPTURE_VERSION) : NULL;
-    hdrs = hdrs ? curl_slist_append(hdrs, "Expect:") : NULL;
-
-    if (hdrs == NULL) {
+    if (ngx_http_capture_batch_post(b, easy, &json, sg->gzip,
+                                    (char *) sg->url.data, NULL)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    b->xfer.headers = hdrs;
-
-    curl_easy_setopt(easy, CURLOPT_URL, (char *) sg->url.data);
     curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
     curl_easy_setopt(easy, CURLOPT_USERPWD, (char *) sg->userpwd.data);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, (char *) b->body.data);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                     (curl_off_t) b->body.len);
 
     return NGX_OK;
 }

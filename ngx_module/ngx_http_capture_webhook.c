@@ -257,76 +257,29 @@ static ngx_int_t
 ngx_http_capture_webhook_send(ngx_http_capture_queue_t *q,
     ngx_http_capture_batch_t *b, CURL *easy)
 {
-    u_char                      **h;
-    ngx_uint_t                    i;
-    cap_buf_t                     body;
-    cap_pool_t                   *heap;
-    ngx_queue_t                  *qh;
-    ngx_http_capture_item_t      *item;
-    ngx_http_capture_webhook_t   *wh = q->data;
-    struct curl_slist            *hdrs;
+    cap_buf_t                    body;
+    cap_pool_t                  *heap;
+    ngx_http_capture_webhook_t  *wh = q->data;
 
     heap = ngx_http_capture_heap();
 
-    if (cap_buf_init(&body, heap, b->bytes + b->nevents + 2, 0) != CAP_OK) {
-        return NGX_ERROR;
-    }
-
-    if (wh->batch && cap_buf_put(&body, '[') != CAP_OK) {
-        cap_free(heap, body.data);
-        return NGX_ERROR;
-    }
-
-    for (qh = ngx_queue_head(&b->items);
-         qh != ngx_queue_sentinel(&b->items);
-         qh = ngx_queue_next(qh))
+    if (cap_buf_init(&body, heap, b->bytes + b->nevents + 2, 0) != CAP_OK
+        || (wh->batch && cap_buf_put(&body, '[') != CAP_OK)
+        || ngx_http_capture_batch_join(b, &body) != NGX_OK
+        || (wh->batch && cap_buf_put(&body, ']') != CAP_OK))
     {
-        item = ngx_queue_data(qh, ngx_http_capture_item_t, queue);
-
-        if ((qh != ngx_queue_head(&b->items)
-             && cap_buf_put(&body, ',') != CAP_OK)
-            || cap_buf_append(&body, item->data, item->len) != CAP_OK)
-        {
-            cap_free(heap, body.data);
-            return NGX_ERROR;
-        }
-    }
-
-    if (wh->batch && cap_buf_put(&body, ']') != CAP_OK) {
         cap_free(heap, body.data);
         return NGX_ERROR;
     }
 
-    b->body.data = body.data;
-    b->body.len = body.len;
-
-    hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    hdrs = hdrs ? curl_slist_append(hdrs, "Accept: application/json") : NULL;
-    hdrs = hdrs ? curl_slist_append(hdrs, "User-Agent: "
-                                    "ngx_http_capture_module/"
-                                    NGX_HTTP_CAPTURE_VERSION) : NULL;
-    hdrs = hdrs ? curl_slist_append(hdrs, "Expect:") : NULL;
-
-    if (wh->headers) {
-        h = wh->headers->elts;
-
-        for (i = 0; hdrs != NULL && i < wh->headers->nelts; i++) {
-            hdrs = curl_slist_append(hdrs, (char *) h[i]);
-        }
-    }
-
-    if (hdrs == NULL) {
+    if (ngx_http_capture_batch_post(b, easy, &body, 0, (char *) wh->url.data,
+                                    wh->headers)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    b->xfer.headers = hdrs;
-
-    curl_easy_setopt(easy, CURLOPT_URL, (char *) wh->url.data);
     curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, (char *) wh->method.data);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, (char *) b->body.data);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
-                     (curl_off_t) b->body.len);
 
     return NGX_OK;
 }

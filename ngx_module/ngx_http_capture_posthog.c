@@ -41,7 +41,7 @@ static char *
 ngx_http_capture_posthog_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
 {
     ngx_str_t                   *u;
-    ngx_http_capture_param_t    *url, *p;
+    ngx_http_capture_param_t    *p;
     ngx_http_capture_posthog_t  *ph;
 
     ph = ngx_pcalloc(cf->pool, sizeof(ngx_http_capture_posthog_t));
@@ -49,28 +49,8 @@ ngx_http_capture_posthog_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
         return NGX_CONF_ERROR;
     }
 
-    url = ngx_http_capture_dest_param(dest, "url");
-
-    if (url == NULL) {
-        ngx_http_capture_dest_error(cf, dest, dest->line,
-                                    "capture destination \"%V\" of type "
-                                    "\"posthog\" has no \"url\"",
-                                    &dest->name);
-        return NGX_CONF_ERROR;
-    }
-
-    u = &url->values[0];
-
-    if (url->nvalues != 1
-        || !((u->len > 7 && ngx_strncasecmp(u->data, (u_char *) "http://", 7)
-                            == 0)
-             || (u->len > 8
-                 && ngx_strncasecmp(u->data, (u_char *) "https://", 8) == 0)))
-    {
-        ngx_http_capture_dest_error(cf, dest, url->line,
-                                    "invalid \"url\" in capture destination "
-                                    "\"%V\": an http:// or https:// URL is "
-                                    "needed", &dest->name);
+    u = ngx_http_capture_queue_url(cf, dest);
+    if (u == NULL) {
         return NGX_CONF_ERROR;
     }
 

@@ -23,6 +23,8 @@ static char *ngx_http_capture_queue_number(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest, char *key, ngx_uint_t *value);
 static char *ngx_http_capture_queue_string(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest, char *key, ngx_str_t *value);
+static void ngx_http_capture_queue_curl_options(
+    ngx_http_capture_queue_t *q, CURL *easy);
 static void ngx_http_capture_queue_pump(ngx_http_capture_queue_t *q,
     ngx_uint_t force);
 static ngx_http_capture_batch_t *ngx_http_capture_queue_batch(
@@ -148,6 +150,43 @@ ngx_http_capture_queue_conf(ngx_conf_t *cf, ngx_http_capture_dest_t *dest,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* the "url" of a remote destination: one http:// or https:// URL */
+
+ngx_str_t *
+ngx_http_capture_queue_url(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
+{
+    ngx_str_t                 *u;
+    ngx_http_capture_param_t  *p;
+
+    p = ngx_http_capture_dest_param(dest, "url");
+
+    if (p == NULL) {
+        ngx_http_capture_dest_error(cf, dest, dest->line,
+                                    "capture destination \"%V\" of type "
+                                    "\"%V\" has no \"url\"", &dest->name,
+                                    &dest->type->name);
+        return NULL;
+    }
+
+    u = &p->values[0];
+
+    if (p->nvalues != 1
+        || !((u->len > 7 && ngx_strncasecmp(u->data, (u_char *) "http://", 7)
+                            == 0)
+             || (u->len > 8
+                 && ngx_strncasecmp(u->data, (u_char *) "https://", 8) == 0)))
+    {
+        ngx_http_capture_dest_error(cf, dest, p->line,
+                                    "invalid \"url\" in capture destination "
+                                    "\"%V\": an http:// or https:// URL is "
+                                    "needed", &dest->name);
+        return NULL;
+    }
+
+    return u;
 }
 
 
@@ -576,7 +615,7 @@ ngx_http_capture_queue_send(ngx_http_capture_batch_t *b)
 }
 
 
-void
+static void
 ngx_http_capture_queue_curl_options(ngx_http_capture_queue_t *q, CURL *easy)
 {
     ngx_http_capture_queue_conf_t  *qcf = q->conf;

@@ -145,8 +145,8 @@ void ngx_http_capture_queue_push(ngx_http_capture_queue_t *q,
     ngx_http_capture_item_t *item);
 void ngx_http_capture_queue_shutdown(ngx_http_capture_queue_t *q);
 void ngx_http_capture_queue_destroy(ngx_http_capture_queue_t *q);
-void ngx_http_capture_queue_curl_options(ngx_http_capture_queue_t *q,
-    CURL *easy);
+ngx_str_t *ngx_http_capture_queue_url(ngx_conf_t *cf,
+    ngx_http_capture_dest_t *dest);
 
 ngx_int_t ngx_http_capture_batch_join(ngx_http_capture_batch_t *b,
     cap_buf_t *out);

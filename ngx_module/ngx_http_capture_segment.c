@@ -130,30 +130,10 @@ ngx_http_capture_segment_conf(ngx_conf_t *cf, ngx_http_capture_dest_t *dest,
     u_char                    *p, *env;
     size_t                     len;
     ngx_str_t                 *u, key;
-    ngx_http_capture_param_t  *url, *wk;
+    ngx_http_capture_param_t  *wk;
 
-    url = ngx_http_capture_dest_param(dest, "url");
-
-    if (url == NULL) {
-        ngx_http_capture_dest_error(cf, dest, dest->line,
-                                    "capture destination \"%V\" of type "
-                                    "\"%V\" has no \"url\"", &dest->name,
-                                    &dest->type->name);
-        return NGX_CONF_ERROR;
-    }
-
-    u = &url->values[0];
-
-    if (url->nvalues != 1
-        || !((u->len > 7 && ngx_strncasecmp(u->data, (u_char *) "http://", 7)
-                            == 0)
-             || (u->len > 8
-                 && ngx_strncasecmp(u->data, (u_char *) "https://", 8) == 0)))
-    {
-        ngx_http_capture_dest_error(cf, dest, url->line,
-                                    "invalid \"url\" in capture destination "
-                                    "\"%V\": an http:// or https:// URL is "
-                                    "needed", &dest->name);
+    u = ngx_http_capture_queue_url(cf, dest);
+    if (u == NULL) {
         return NGX_CONF_ERROR;
     }
 

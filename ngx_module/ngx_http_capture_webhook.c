@@ -52,31 +52,18 @@ ngx_http_capture_webhook_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
         return NGX_CONF_ERROR;
     }
 
-    p = ngx_http_capture_dest_param(dest, "url");
-
-    if (p == NULL || p->nvalues != 1
-        || !((p->values[0].len > 7
-              && ngx_strncasecmp(p->values[0].data, (u_char *) "http://", 7)
-                 == 0)
-             || (p->values[0].len > 8
-                 && ngx_strncasecmp(p->values[0].data, (u_char *) "https://",
-                                    8)
-                    == 0)))
-    {
-        ngx_http_capture_dest_error(cf, dest, p ? p->line : dest->line,
-                                    "capture destination \"%V\" of type "
-                                    "\"webhook\" needs an http:// or "
-                                    "https:// \"url\"", &dest->name);
+    v = ngx_http_capture_queue_url(cf, dest);
+    if (v == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    wh->url.len = p->values[0].len;
+    wh->url.len = v->len;
     wh->url.data = ngx_pnalloc(cf->pool, wh->url.len + 1);
     if (wh->url.data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memcpy(wh->url.data, p->values[0].data, wh->url.len);
+    ngx_memcpy(wh->url.data, v->data, wh->url.len);
     wh->url.data[wh->url.len] = '\0';
 
     ngx_str_set(&wh->method, "POST");

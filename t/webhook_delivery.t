@@ -106,7 +106,7 @@ unlike($t->error_log, qr/s3cret-token/, 'the header value is not logged');
 # configuration errors
 
 for my $case (
-    [ 'no url', 'type webhook;', qr/needs an http:\/\/ or https:\/\/ "url"/ ],
+    [ 'no url', 'type webhook;', qr/of type "webhook" has no "url"/ ],
     [ 'bad method', 'type webhook; url http://127.0.0.1:9/; method GET;',
       qr/invalid "method"/ ],
     [ 'bad body', 'type webhook; url http://127.0.0.1:9/; body lines;',

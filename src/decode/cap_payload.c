@@ -114,12 +114,14 @@ cap_payload_decode(cap_pool_t *pool, cap_payload_t *in, cap_str_t *json,
         payload = in->body;
 
         /*
-         * "curl -d" labels JSON as a form: a body that opens like JSON is
-         * taken as JSON whatever its Content-Type says.
+         * "curl -d" labels JSON as a form, and so does axios a gzip body
+         * (rudder-sdk-node): a body that opens like JSON or gzip is taken
+         * as such whatever its Content-Type says.
          */
 
         form = (cap_payload_is_form_type(&in->content_type)
-                && !cap_payload_is_json(&in->body))
+                && !cap_payload_is_json(&in->body)
+                && !cap_gzip_is_magic(in->body.data, in->body.len))
                || cap_form_looks_like(in->body.data, in->body.len);
     }
 

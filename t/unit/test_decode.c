@@ -2052,6 +2052,20 @@ test_payload_hints(void)
 
     pool_destroy(&tp);
 
+    /* axios (rudder-sdk-node) labels a gzip body as a form */
+
+    payload_init(&pl, NULL);
+    pl.body.data = gz;
+    pl.body.len = len;
+    pl.content_type = str("application/x-www-form-urlencoded");
+    pl.content_encoding = str("gzip");
+    rc = decode_payload(&tp, &pl, &out, &err);
+    if (is_int(rc, CAP_OK, "gzip labelled a form: ok")) {
+        is_str(out.data, out.len, json_text, "gzip labelled a form: inflated");
+    }
+
+    pool_destroy(&tp);
+
     free(b64);
     n = b64_encode(gz, len, &b64);
     payload_init(&pl, NULL);

@@ -1,6 +1,8 @@
 #!/usr/bin/perl
 # The Segment and RudderStack destinations on the wire, against two
-# stand-ins fed from one location: POST {url}/v1/batch (a path in url
+# stand-ins fed from one location, each checking every request against
+# its service's API (StandIn spec profiles: no violation allowed, and
+# answered as that service answers): POST {url}/v1/batch (a path in url
 # kept), Basic auth with the write key as the user and an empty password,
 # JSON ({batch, sentAt}) in the clear for Segment and in gzip for
 # RudderStack, one Segment-spec message per PostHog event as
@@ -42,7 +44,11 @@ my %d = (
 );
 
 my $t = CaptureTest->new;
-my %s = map { $_ => StandIn->new(dir => $t->dir) } qw(seg rud env);
+my %s = (
+    seg => StandIn->new(dir => $t->dir, spec => 'segment',     write_key => $SEG_KEY),
+    rud => StandIn->new(dir => $t->dir, spec => 'rudderstack', write_key => $RUD_KEY),
+    env => StandIn->new(dir => $t->dir, spec => 'segment',     write_key => $ENV_KEY),
+);
 
 my $delivery = <<'EOF';
     flush_interval 100ms;
@@ -208,6 +214,8 @@ for my $name (qw(seg rud)) {
             is(substr($raw, 0, 1), '{', "$p: the body on the wire is plain JSON");
         }
         is($r->{status}, 200, "$p: answered 200");
+        is_deeply($r->{violations}, [], "$p: keeps the rules of the " . $s->spec . ' API')
+            or diag explain $r->{violations};
         my $j = $r->{json};
         is(ref $j, 'HASH', "$p: the body is a JSON object") or next;
         is_deeply(keys_of($j), [qw(batch sentAt)], "$p: body keys batch, sentAt")
@@ -364,6 +372,8 @@ for my $name (qw(seg rud)) {
        'env: Authorization has the key from $CAPTURE_TEST_KEY');
     is_deeply([map { $_->{messageId} } @{ $r->{json}{batch} // [] }], [$u],
               'env: the message');
+    is_deeply($r->{violations}, [], 'env: keeps the rules of the segment API (its key)')
+        or diag explain $r->{violations};
 }
 
 
@@ -394,6 +404,14 @@ for my $name (qw(seg rud)) {
         ok(defined $err[0] && index($err[0], $key) < 0 && index($err[0], $b64) < 0,
            "$name 400: the [error] line has no write key") or diag $err[0];
     }
+}
+
+
+# --- nothing the module sent broke a rule, retries included ---
+for my $name (sort keys %s) {
+    is_deeply($s{$name}->violations, [], "$name: no " . $s{$name}->spec
+              . ' spec violation in all ' . scalar(@{$s{$name}->requests}) . ' requests')
+        or diag explain $s{$name}->violations;
 }
 
 

@@ -16,6 +16,7 @@ use HTTP::Tiny;
 use IO::Select;
 use IO::Socket::IP;
 use MIME::Base64 qw(decode_base64);
+use MIME::Base64 ();
 use Time::HiRes qw(time);
 
 my $t = CaptureTest->new;     # only for its directory (CAPTURE_KEEP=1 keeps it)
@@ -299,6 +300,210 @@ SKIP: {
     ok($r->[0]{tls} && ($r->[0]{alpn} // '') eq 'http/1.1', 'tls: recorded as TLS, ALPN http/1.1');
     is_deeply($tls->events, [ { event => 'secure', _api_key => 'phc_tls' } ], 'tls: events');
     $tls->stop;
+}
+
+# --- spec profiles: the validator catches what breaks the rules ---
+{
+    eval { StandIn->new(dir => $t->dir, spec => 'mixpanel') };
+    like($@, qr/unknown spec 'mixpanel'/, 'spec: an unknown profile is refused');
+    eval { $s->violations };
+    like($@, qr/violations needs a spec/, 'spec: violations() needs one');
+    ok(!exists $s->requests->[0]{violations}, 'spec: none, no violations recorded');
+}
+
+# a Segment-spec message of each type, good
+sub spec_msgs {
+    my ($ts) = ('2024-05-06T07:08:09.123Z');
+    my %c = (messageId => 'm-' . int(rand 1e9), timestamp => $ts,
+             context => { ip => '192.0.2.1', library => { name => 'x', version => '1.0' } });
+    return (
+        { %c, type => 'track', userId => 'u1', event => 'Order Completed', properties => { n => 1 } },
+        { %c, type => 'identify', userId => 'u1', anonymousId => 'a1', traits => { plan => 'pro' } },
+        { %c, type => 'page', anonymousId => 'a1', name => 'Home', properties => { path => '/' } },
+        { %c, type => 'screen', userId => 'u1', name => 'Settings', properties => {} },
+        { %c, type => 'group', userId => 'u1', groupId => 'acme', traits => { name => 'Acme' } },
+        { %c, type => 'alias', userId => 'u1', previousId => 'a1' },
+    );
+}
+
+# a fresh good track
+sub spec_track { (spec_msgs())[0] }
+
+# the violations of the last request, and its answer
+sub spec_post {
+    my ($sp, $path, $body, %headers) = @_;
+    my $n = @{$sp->requests};
+    my $res = $http->post($sp->url . $path, { content => $body, headers => {
+        'content-type' => 'application/json', %headers } });
+    my $r = $sp->wait_requests($n + 1, 5)->[$n];
+    return ($res, $r->{violations}, $r);
+}
+
+sub has_violation {
+    my ($v, $re, $name) = @_;
+    ok((grep { $_ =~ $re } @{$v // []}), $name) or diag explain $v;
+}
+
+{
+    my $seg = StandIn->new(dir => $t->dir, spec => 'segment', write_key => 'seg_key');
+    is($seg->spec, 'segment', 'segment: spec');
+    my $auth = 'Basic ' . MIME::Base64::encode_base64('seg_key:', '');
+
+    # every type, good: 200 {"success":true}, no violation
+    my ($res, $v, $r) = spec_post($seg, '/v1/batch',
+        encode_json({ batch => [spec_msgs()], sentAt => '2024-05-06T07:08:10.000Z' }),
+        authorization => $auth);
+    is($res->{status}, 200, 'segment: a good batch: 200');
+    is($res->{content}, '{"success":true}', 'segment: {"success":true}');
+    is_deeply($v, [], 'segment: a good batch of every type: no violation');
+    is($r->{spec}, 'segment', 'segment: the request records its spec');
+    is(scalar @{$seg->messages}, 6, 'segment: messages() has the six');
+
+    # writeKey in the body instead of the header, as Segment takes it
+    ($res, $v) = spec_post($seg, '/v1/batch',
+        encode_json({ batch => [spec_track()], writeKey => 'seg_key' }));
+    is_deeply($v, [], 'segment: writeKey in the body and no header: fine');
+
+    # a single message to /v1/track
+    ($res, $v) = spec_post($seg, '/v1/track', encode_json(spec_track()), authorization => $auth);
+    is_deeply([$res->{status}, $v], [200, []], 'segment: one message to /v1/track: fine');
+
+    # bad messages: answered 200 (Segment does), every one recorded
+    my @bad = (
+        { type => 'track', event => 'no id' },
+        { type => 'trak', userId => 'u1', event => 'typo' },
+        { type => 'track', userId => 'u1', event => '' },
+        { type => 'track', userId => 42, event => 'numeric id' },
+        { type => 'identify', userId => 'u1', traits => ['not', 'an', 'object'] },
+        { type => 'page', anonymousId => 'a1', name => 7, properties => 'x' },
+        { type => 'group', userId => 'u1', traits => {} },
+        { type => 'alias', userId => 'u1' },
+        { type => 'track', userId => 'u1', event => 'e', messageId => 'm' x 100,
+          timestamp => 'yesterday', context => 'ctx' },
+        { type => 'track', userId => 'u1', event => 'e', context => { ip => 1, page => [] } },
+    );
+    ($res, $v) = spec_post($seg, '/v1/batch', encode_json({ batch => \@bad }), authorization => $auth);
+    is($res->{status}, 200, 'segment: bad messages still answered 200, as Segment does');
+    has_violation($v, qr/^batch\[0\]: neither userId nor anonymousId/, 'segment: a missing id');
+    has_violation($v, qr/^batch\[1\]: type "trak": not one of/, 'segment: a bad type');
+    has_violation($v, qr/^batch\[2\]: event is a string \(empty\)/, 'segment: an empty event');
+    has_violation($v, qr/^batch\[3\]: userId is a number/, 'segment: a numeric userId');
+    has_violation($v, qr/^batch\[4\]: traits is an array, not an object/, 'segment: traits not an object');
+    has_violation($v, qr/^batch\[5\]: name is a number/, 'segment: page name not a string');
+    has_violation($v, qr/^batch\[5\]: properties is a string/, 'segment: page properties not an object');
+    has_violation($v, qr/^batch\[6\]: group needs groupId/, 'segment: group without groupId');
+    has_violation($v, qr/^batch\[7\]: alias needs previousId/, 'segment: alias without previousId');
+    has_violation($v, qr/^batch\[8\]: messageId of 100 characters/, 'segment: messageId too long');
+    has_violation($v, qr/^batch\[8\]: timestamp "yesterday": not an ISO 8601/, 'segment: timestamp not ISO');
+    has_violation($v, qr/^batch\[8\]: context is a string/, 'segment: context not an object');
+    has_violation($v, qr/^batch\[9\]: context\.ip is a number/, 'segment: context.ip not a string');
+    has_violation($v, qr/^batch\[9\]: context\.page is an array/, 'segment: context.page not an object');
+    is(scalar(grep { /^batch\[0\]/ } @$v), 1, 'segment: one violation for the one thing wrong');
+
+    # bad credentials: still 200 (Segment's way), recorded
+    my %creds = (
+        'wrong key'       => 'Basic ' . MIME::Base64::encode_base64('other:', ''),
+        'no colon'        => 'Basic ' . MIME::Base64::encode_base64('seg_key', ''),
+        'a password'      => 'Basic ' . MIME::Base64::encode_base64('seg_key:secret', ''),
+        'Bearer'          => 'Bearer seg_key',
+    );
+    my %want = (
+        'wrong key'  => qr/the Basic user name is not the write key/,
+        'no colon'   => qr/no ":"/,
+        'a password' => qr/password is not empty/,
+        'Bearer'     => qr/not Basic/,
+    );
+    for my $k (sort keys %creds) {
+        ($res, $v) = spec_post($seg, '/v1/batch', encode_json({ batch => [spec_track()] }),
+                               authorization => $creds{$k});
+        is($res->{status}, 200, "segment: $k: answered 200");
+        has_violation($v, $want{$k}, "segment: $k: recorded");
+    }
+    ($res, $v) = spec_post($seg, '/v1/batch', encode_json({ batch => [spec_track()] }));
+    has_violation($v, qr/no Authorization header and no writeKey/, 'segment: no credentials at all');
+    ($res, $v) = spec_post($seg, '/v1/batch', encode_json({ batch => [spec_track()] }),
+                           authorization => $auth, 'content-type' => 'text/plain');
+    has_violation($v, qr/Content-Type "text\/plain"/, 'segment: Content-Type not JSON');
+
+    # too large: a 40 KB message, a 600 KB body: 400
+    my $big = spec_track();
+    $big->{properties}{blob} = 'x' x (40 * 1024);
+    ($res, $v) = spec_post($seg, '/v1/batch', encode_json({ batch => [$big] }), authorization => $auth);
+    is($res->{status}, 400, 'segment: a 40 KB message: 400');
+    has_violation($v, qr/^batch\[0\]: message of \d+ bytes: over 32768/, 'segment: the message size');
+    my @many = map { my $m = spec_track(); $m->{properties}{blob} = 'y' x (30 * 1024); $m } 1 .. 20;
+    ($res, $v) = spec_post($seg, '/v1/batch', encode_json({ batch => \@many }), authorization => $auth);
+    is($res->{status}, 400, 'segment: a 600 KB body: 400');
+    has_violation($v, qr/^body of \d+ bytes: over 512000/, 'segment: the body size');
+    ($res, $v) = spec_post($seg, '/v1/batch', encode_json({ batch => [ map { +{ type => 'track', userId => 'u', event => 'e' } } 1 .. 2501 ] }),
+                           authorization => $auth);
+    is($res->{status}, 200, 'segment: 2,501 messages: 200 (Segment drops the rest)');
+    has_violation($v, qr/2501 messages in one batch: over 2500/, 'segment: too many messages');
+
+    # not JSON, not a batch, wrong route
+    ($res, $v) = spec_post($seg, '/v1/batch', '{"batch": [', authorization => $auth);
+    is($res->{status}, 400, 'segment: not JSON: 400');
+    has_violation($v, qr/not JSON/, 'segment: not JSON recorded');
+    ($res, $v) = spec_post($seg, '/v1/batch', '[{"type":"track"}]', authorization => $auth);
+    is($res->{status}, 400, 'segment: a bare array: 400');
+    ($res, $v) = spec_post($seg, '/batch/', encode_json({ batch => [spec_track()] }), authorization => $auth);
+    is($res->{status}, 404, 'segment: /batch/: 404');
+    has_violation($v, qr{^path /batch/}, 'segment: the wrong path recorded');
+
+    # a status mode still answers; a refusal wins over it
+    $seg->mode('status', code => 503, count => 1);
+    ($res) = spec_post($seg, '/v1/batch', encode_json({ batch => [spec_track()] }), authorization => $auth);
+    is($res->{status}, 503, 'segment: mode status 503 answers a good request');
+    $seg->mode('status', code => 503, count => 1);
+    ($res) = spec_post($seg, '/v1/batch', 'nope', authorization => $auth);
+    is($res->{status}, 400, 'segment: ... a body the service refuses is 400 all the same');
+    ($res) = spec_post($seg, '/v1/batch', encode_json({ batch => [spec_track()] }), authorization => $auth);
+    is($res->{status}, 503, 'segment: ... without using up the count');
+
+    like(join("\n", @{$seg->violations}), qr{^request \d+ \(POST /v1/batch\): batch\[0\]: neither}m,
+         'segment: violations() names the request');
+    $seg->stop;
+}
+
+{
+    my $rud = StandIn->new(dir => $t->dir, spec => 'rudderstack', write_key => 'rud_key');
+    my $auth = 'Basic ' . MIME::Base64::encode_base64('rud_key:', '');
+    my $good = encode_json({ batch => [spec_msgs()], sentAt => '2024-05-06T07:08:10.000Z' });
+
+    my ($res, $v) = spec_post($rud, '/prefix/v1/batch', gzip_bytes($good),
+                              authorization => $auth, 'content-encoding' => 'gzip');
+    is($res->{status}, 200, 'rudderstack: a good gzip batch under a prefix: 200');
+    is($res->{content}, 'OK', 'rudderstack: plain-text OK');
+    like($res->{headers}{'content-type'}, qr{^text/plain}, 'rudderstack: as text/plain');
+    is_deeply($v, [], 'rudderstack: no violation');
+
+    ($res, $v) = spec_post($rud, '/v1/batch', encode_json({ batch => [spec_track()], writeKey => 'rud_key' }));
+    is($res->{status}, 401, 'rudderstack: writeKey in the body only: 401');
+    has_violation($v, qr/no Authorization header/, 'rudderstack: no header recorded');
+    ($res, $v) = spec_post($rud, '/v1/batch', $good,
+                           authorization => 'Basic ' . MIME::Base64::encode_base64('seg_key:', ''));
+    is($res->{status}, 401, 'rudderstack: a wrong key: 401');
+    is($res->{content}, 'Invalid Write Key', 'rudderstack: "Invalid Write Key"');
+
+    ($res, $v) = spec_post($rud, '/v1/batch', encode_json({ batch => [ { type => 'track', event => 'x' } ] }),
+                           authorization => $auth);
+    is($res->{status}, 400, 'rudderstack: no userId/anonymousId: 400');
+    is($res->{content}, 'Non Identifiable Request', 'rudderstack: "Non Identifiable Request"');
+    ($res, $v) = spec_post($rud, '/v1/batch', gzip_bytes('{"batch":'), authorization => $auth,
+                           'content-encoding' => 'gzip');
+    is($res->{status}, 400, 'rudderstack: gzip of invalid JSON: 400');
+    ($res, $v) = spec_post($rud, '/v1/batch', encode_json({ batch => [ { type => 'click', userId => 'u' } ] }),
+                           authorization => $auth);
+    is($res->{status}, 200, 'rudderstack: a bad type with an id: 200 ...');
+    has_violation($v, qr/type "click"/, 'rudderstack: ... and recorded');
+
+    my @big = map { my $m = spec_track(); $m->{properties}{blob} = 'z' x (30 * 1024); $m } 1 .. 140;
+    ($res, $v) = spec_post($rud, '/v1/batch', gzip_bytes(encode_json({ batch => \@big })),
+                           authorization => $auth, 'content-encoding' => 'gzip');
+    is($res->{status}, 413, 'rudderstack: over 4,000 KB decoded (small in gzip): 413');
+    has_violation($v, qr/^body of \d+ bytes: over 4096000/, 'rudderstack: the body size recorded');
+    ok(!(grep { /message of/ } @$v), 'rudderstack: no 32 KB rule per message');
+    $rud->stop;
 }
 
 # --- stop, and DESTROY ---

@@ -12,12 +12,21 @@ package StandIn;
 #   my $events = $s->events;
 #   $s->stop;                                         # also on DESTROY
 #
-# new(dir => DIR, tls => 0|1, keepalive_ms => MS)
+# new(dir => DIR, tls => 0|1, keepalive_ms => MS,
+#     spec => 'segment'|'rudderstack', write_key => KEY)
 #     dir defaults to a temporary directory; keepalive_ms is how long an
 #     idle connection is kept open (default 60000).  Files in dir, named
 #     after the port: standin-PORT.jsonl (the record), standin-PORT.jsonl.d/
 #     (bodies), standin-PORT.log (the server's output), standin-PORT.sock
 #     (control), standin-PORT-ca.pem etc. (TLS).
+#     spec makes it Segment's or RudderStack's API: every request is
+#     checked against that API's rules (listed in standin.mjs, "spec
+#     profiles") and answered as that service would (Segment: 200
+#     {"success":true}, 400 for a body that is not JSON or too large;
+#     RudderStack: 200 "OK" as text/plain, 401 bad credentials, 400 not
+#     JSON or no userId/anonymousId, 413 too large).  write_key is the key
+#     the credentials must carry (not compared without it).
+# spec, write_key: as given (undef without)
 # port, url, ca_file (tls only), pid, log (the server's output so far)
 # mode(NAME, %options): takes effect before it returns
 #     ok                       200 {"status":"Ok"} (the default)
@@ -30,7 +39,10 @@ package StandIn;
 #     slow    delay_ms => MS   200 after the delay
 #   every mode takes count => N: only for the next N requests, then ok.
 #   A gzip body that does not decode is answered 400 in ok, status and
-#   slow modes (without using up a count).
+#   slow modes (without using up a count).  With a spec, ok and slow
+#   answer as the service does, and a request the service refuses (401,
+#   400, 413, 404) is refused in ok, status and slow modes alike (without
+#   using up a count).
 # refuse: stop listening AND close every open connection (a server gone
 #     down); accept: listen again on the same port.
 # requests: arrayref of the recorded requests, in the order they were
@@ -43,12 +55,20 @@ package StandIn;
 #     seq, conn (connection number: equal for requests that shared one),
 #     http_version, tls, alpn, body_length, t_answer_ms, error (a broken
 #     gzip, a body cut short), incomplete (the client left mid-body), hung,
-#     closed, client_closed (gone before a slow answer).  Copies: later
-#     calls see later statuses.
-# wait_requests(N, SECS = 10), wait_events(N, SECS = 10): poll until there
-#     are at least N; return the arrayref; croak on timeout.
+#     closed, client_closed (gone before a slow answer); with a spec,
+#     spec and violations (arrayref of strings, [] when the request keeps
+#     every rule; not set for a request cut short).  Copies: later calls
+#     see later statuses.
+# wait_requests(N, SECS = 10), wait_events(N, SECS = 10),
+#     wait_messages(N, SECS = 10): poll until there are at least N; return
+#     the arrayref; croak on timeout.
 # events: PostHog /batch/ bodies: json->{batch}[*] of every request
 #     answered 2xx, in order, each with {_api_key} = the body's api_key.
+# messages: Segment/RudderStack bodies: json->{batch}[*] of every request
+#     to .../v1/batch answered 2xx, and the body of one to .../v1/TYPE, in
+#     order, as sent (nothing added).
+# violations: every violation recorded so far, one string each, prefixed
+#     with the request: "request SEQ (METHOD PATH): what".  Needs a spec.
 # reset: forget the requests recorded so far.  stop: end the server.
 
 use strict;
@@ -93,10 +113,16 @@ sub new {
         // File::Temp::tempdir('standin-XXXXXXXX', TMPDIR => 1, CLEANUP => 1);
     croak "StandIn: no directory $dir" unless -d $dir;
 
+    croak "StandIn: unknown spec '$o{spec}' (segment or rudderstack)"
+        if defined $o{spec} && $o{spec} !~ /^(segment|rudderstack)$/;
+    croak 'StandIn: write_key needs a spec' if defined $o{write_key} && !defined $o{spec};
+
     my $self = bless {
         dir          => $dir,
         tls          => $o{tls} ? 1 : 0,
         keepalive_ms => $o{keepalive_ms} // 60000,
+        spec         => $o{spec},
+        write_key    => $o{write_key},
         owner        => $$,
     }, $class;
     $self->_forget;
@@ -116,6 +142,8 @@ sub new {
 sub port    { $_[0]{port} }
 sub url     { ($_[0]{tls} ? 'https' : 'http') . "://127.0.0.1:$_[0]{port}" }
 sub pid     { $_[0]{pid} }
+sub spec    { $_[0]{spec} }
+sub write_key { $_[0]{write_key} }
 sub ca_file { $_[0]{tls} ? $_[0]{ca} : croak 'StandIn: ca_file needs tls => 1' }
 sub log     { _slurp($_[0]{log}) // '' }
 
@@ -139,6 +167,8 @@ sub _start {
     my @args = ('--port', $self->{port}, '--control', $self->{control},
         '--record', $self->{record}, '--keepalive-ms', $self->{keepalive_ms});
     push @args, '--tls', $self->_make_certs($base) if $self->{tls};
+    push @args, '--spec', $self->{spec} if defined $self->{spec};
+    push @args, '--write-key', $self->{write_key} if defined $self->{write_key};
 
     my $pid = _spawn($self->{log}, 'node', $SCRIPT, @args);
 
@@ -361,6 +391,31 @@ sub events {
     return \@events;
 }
 
+sub messages {
+    my ($self) = @_;
+    my @messages;
+    for my $r (@{$self->requests}) {
+        next unless defined $r->{status} && $r->{status} =~ /^2\d\d$/;
+        my $j = $r->{json};
+        if ($r->{path} =~ m{(?:^|/)v1/batch$}) {
+            push @messages, @{$j->{batch}} if ref $j eq 'HASH' && ref $j->{batch} eq 'ARRAY';
+        } elsif ($r->{path} =~ m{(?:^|/)v1/(?:track|identify|page|screen|group|alias)$}) {
+            push @messages, $j if ref $j eq 'HASH';
+        }
+    }
+    return \@messages;
+}
+
+sub violations {
+    my ($self) = @_;
+    croak 'StandIn: violations needs a spec (StandIn->new(spec => ...))'
+        unless defined $self->{spec};
+    return [ map {
+        my $r = $_;
+        map { "request $r->{seq} ($r->{method} $r->{path}): $_" } @{$r->{violations} // []}
+    } @{$self->requests} ];
+}
+
 sub wait_requests {
     my ($self, $n, $secs) = @_;
     return $self->_wait('requests', $n, $secs);
@@ -369,6 +424,11 @@ sub wait_requests {
 sub wait_events {
     my ($self, $n, $secs) = @_;
     return $self->_wait('events', $n, $secs);
+}
+
+sub wait_messages {
+    my ($self, $n, $secs) = @_;
+    return $self->_wait('messages', $n, $secs);
 }
 
 sub _wait {

@@ -236,6 +236,81 @@ ngx_http_capture_dest_param(ngx_http_capture_dest_t *dest, char *key)
 }
 
 
+/*
+ * A secret given as "$NAME" is read from nginx's environment when the
+ * configuration is read, so that it need not be written in nginx.conf;
+ * anything else is the value itself.  NGX_DECLINED: NAME is not set (or
+ * empty); "name" then holds it, NUL-terminated.
+ */
+
+ngx_int_t
+ngx_http_capture_conf_env(ngx_conf_t *cf, ngx_str_t *value, ngx_str_t *name)
+{
+    u_char  *p, *env;
+
+    if (value->len < 2 || value->data[0] != '$') {
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(cf->pool, value->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, value->data + 1, value->len - 1);
+    p[value->len - 1] = '\0';
+
+    name->data = p;
+    name->len = value->len - 1;
+
+    env = (u_char *) getenv((char *) p);
+
+    if (env == NULL || *env == '\0') {
+        return NGX_DECLINED;
+    }
+
+    value->data = env;
+    value->len = ngx_strlen(env);
+
+    return NGX_OK;
+}
+
+
+/* "key on|off;" of a destination block; unchanged when absent */
+
+char *
+ngx_http_capture_dest_flag(ngx_conf_t *cf, ngx_http_capture_dest_t *dest,
+    char *key, ngx_flag_t *flag)
+{
+    ngx_str_t                 *v;
+    ngx_http_capture_param_t  *p;
+
+    p = ngx_http_capture_dest_param(dest, key);
+    if (p == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    v = &p->values[0];
+
+    if (p->nvalues == 1 && v->len == 2 && ngx_strncmp(v->data, "on", 2) == 0)
+    {
+        *flag = 1;
+        return NGX_CONF_OK;
+    }
+
+    if (p->nvalues == 1 && v->len == 3 && ngx_strncmp(v->data, "off", 3) == 0)
+    {
+        *flag = 0;
+        return NGX_CONF_OK;
+    }
+
+    ngx_http_capture_dest_error(cf, dest, p->line,
+                                "invalid \"%s\": use \"on\" or \"off\"",
+                                key);
+    return NGX_CONF_ERROR;
+}
+
+
 /* an [emerg] that names the line of the parameter, not the block's end */
 
 void

@@ -13,15 +13,19 @@
 typedef struct {
     ngx_str_t       path;
     cap_endpoint_t  endpoint;
+    ngx_uint_t      segment;      /* 1 + cap_segment_kind_t; 0: PostHog's */
 } ngx_http_capture_path_t;
 
 
-static ngx_int_t ngx_http_capture_endpoint(ngx_http_request_t *r,
-    cap_endpoint_t *endpoint);
-static ngx_int_t ngx_http_capture_match(u_char *p, size_t len,
-    cap_endpoint_t *endpoint);
+static ngx_http_capture_path_t *ngx_http_capture_endpoint(
+    ngx_http_request_t *r, ngx_http_capture_loc_conf_t *cplcf);
+static ngx_http_capture_path_t *ngx_http_capture_match(
+    ngx_http_capture_loc_conf_t *cplcf, u_char *p, size_t len);
 static void ngx_http_capture_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_capture_process(ngx_http_request_t *r);
+static ngx_int_t ngx_http_capture_segment(ngx_http_request_t *r,
+    ngx_http_capture_loc_conf_t *cplcf, cap_pool_t *pool, cap_json_t **root,
+    cap_error_t *err);
 static ngx_int_t ngx_http_capture_request(ngx_http_request_t *r,
     ngx_http_capture_loc_conf_t *cplcf, cap_request_t *req);
 static ngx_int_t ngx_http_capture_deliver(ngx_http_request_t *r,
@@ -42,15 +46,50 @@ static void *ngx_http_capture_palloc(void *data, size_t size);
 static void ngx_http_capture_pfree(void *data, void *p);
 
 
+/*
+ * Segment's and RudderStack's paths (with analytics.js' short ones) come
+ * first: "v1/batch" ends like "batch".  They are served only where
+ * capture_write_key is set.
+ */
+
 static ngx_http_capture_path_t  ngx_http_capture_paths[] = {
-    { ngx_string("e"), CAP_ENDPOINT_EVENTS },
-    { ngx_string("i/v0/e"), CAP_ENDPOINT_EVENTS },
-    { ngx_string("batch"), CAP_ENDPOINT_EVENTS },
-    { ngx_string("capture"), CAP_ENDPOINT_EVENTS },
-    { ngx_string("track"), CAP_ENDPOINT_EVENTS },
-    { ngx_string("engage"), CAP_ENDPOINT_ENGAGE },
-    { ngx_string("s"), CAP_ENDPOINT_RECORDINGS },
-    { ngx_null_string, 0 }
+    { ngx_string("v1/batch"), CAP_ENDPOINT_EVENTS,
+      1 + CAP_SEGMENT_KIND_BATCH },
+    { ngx_string("v1/b"), CAP_ENDPOINT_EVENTS,
+      1 + CAP_SEGMENT_KIND_BATCH },
+    { ngx_string("v1/track"), CAP_ENDPOINT_EVENTS,
+      1 + CAP_SEGMENT_KIND_TRACK },
+    { ngx_string("v1/t"), CAP_ENDPOINT_EVENTS,
+      1 + CAP_SEGMENT_KIND_TRACK },
+    { ngx_string("v1/identify"), CAP_ENDPOINT_EVENTS,
+      1 + CAP_SEGMENT_KIND_IDENTIFY },
+    { ngx_string("v1/i"), CAP_ENDPOINT_EVENTS,
+      1 + CAP_SEGMENT_KIND_IDENTIFY },
+    { ngx_string("v1/page"), CAP_ENDPOINT_EVENTS,
+      1 + CAP_SEGMENT_KIND_PAGE },
+    { ngx_string("v1/p"), CAP_ENDPOINT_EVENTS,
+      1 + CAP_SEGMENT_KIND_PAGE },
+    { ngx_string("v1/screen"), CAP_ENDPOINT_EVENTS,
+      1 + CAP_SEGMENT_KIND_SCREEN },
+    { ngx_string("v1/s"), CAP_ENDPOINT_EVENTS,
+      1 + CAP_SEGMENT_KIND_SCREEN },
+    { ngx_string("v1/group"), CAP_ENDPOINT_EVENTS,
+      1 + CAP_SEGMENT_KIND_GROUP },
+    { ngx_string("v1/g"), CAP_ENDPOINT_EVENTS,
+      1 + CAP_SEGMENT_KIND_GROUP },
+    { ngx_string("v1/alias"), CAP_ENDPOINT_EVENTS,
+      1 + CAP_SEGMENT_KIND_ALIAS },
+    { ngx_string("v1/a"), CAP_ENDPOINT_EVENTS,
+      1 + CAP_SEGMENT_KIND_ALIAS },
+
+    { ngx_string("e"), CAP_ENDPOINT_EVENTS, 0 },
+    { ngx_string("i/v0/e"), CAP_ENDPOINT_EVENTS, 0 },
+    { ngx_string("batch"), CAP_ENDPOINT_EVENTS, 0 },
+    { ngx_string("capture"), CAP_ENDPOINT_EVENTS, 0 },
+    { ngx_string("track"), CAP_ENDPOINT_EVENTS, 0 },
+    { ngx_string("engage"), CAP_ENDPOINT_ENGAGE, 0 },
+    { ngx_string("s"), CAP_ENDPOINT_RECORDINGS, 0 },
+    { ngx_null_string, 0, 0 }
 };
 
 
@@ -58,19 +97,22 @@ static ngx_str_t  ngx_http_capture_json_type = ngx_string("application/json");
 static ngx_str_t  ngx_http_capture_text_type =
     ngx_string("text/plain; charset=utf-8");
 static u_char     ngx_http_capture_ok[] = "{\"status\":\"Ok\"}";
+static u_char     ngx_http_capture_segment_ok[] = "{\"success\":true}";
 
 
 ngx_int_t
 ngx_http_capture_handler(ngx_http_request_t *r)
 {
     ngx_int_t                     rc;
-    cap_endpoint_t                endpoint;
     ngx_http_capture_ctx_t       *ctx;
+    ngx_http_capture_path_t      *cp;
     ngx_http_capture_loc_conf_t  *cplcf;
 
     cplcf = ngx_http_get_module_loc_conf(r, ngx_http_capture_module);
 
-    if (ngx_http_capture_endpoint(r, &endpoint) != NGX_OK) {
+    cp = ngx_http_capture_endpoint(r, cplcf);
+
+    if (cp == NULL) {
 
         /* flags, decide, remote config, static assets: not ours */
 
@@ -90,7 +132,8 @@ ngx_http_capture_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->endpoint = endpoint;
+    ctx->endpoint = cp->endpoint;
+    ctx->segment = cp->segment;
     ngx_http_set_ctx(r, ctx, ngx_http_capture_module);
 
     ngx_http_capture_read_headers(r, ctx);
@@ -140,8 +183,9 @@ ngx_http_capture_handler(ngx_http_request_t *r)
  * of the URI.
  */
 
-static ngx_int_t
-ngx_http_capture_endpoint(ngx_http_request_t *r, cap_endpoint_t *endpoint)
+static ngx_http_capture_path_t *
+ngx_http_capture_endpoint(ngx_http_request_t *r,
+    ngx_http_capture_loc_conf_t *cplcf)
 {
     u_char                    *p, *end;
     ngx_http_capture_path_t   *cp;
@@ -159,9 +203,8 @@ ngx_http_capture_endpoint(ngx_http_request_t *r, cap_endpoint_t *endpoint)
         && clcf->name.len < r->uri.len
         && ngx_strncmp(p, clcf->name.data, clcf->name.len) == 0)
     {
-        return ngx_http_capture_match(p + clcf->name.len,
-                                      r->uri.len - clcf->name.len,
-                                      endpoint);
+        return ngx_http_capture_match(cplcf, p + clcf->name.len,
+                                      r->uri.len - clcf->name.len);
     }
 
     if (end > p && end[-1] == '/') {
@@ -169,22 +212,26 @@ ngx_http_capture_endpoint(ngx_http_request_t *r, cap_endpoint_t *endpoint)
     }
 
     for (cp = ngx_http_capture_paths; cp->path.len; cp++) {
+        if (cp->segment && cplcf->write_keys == NULL) {
+            continue;
+        }
+
         if ((size_t) (end - p) > cp->path.len
             && end[-(ssize_t) cp->path.len - 1] == '/'
             && ngx_strncmp(end - cp->path.len, cp->path.data, cp->path.len)
                == 0)
         {
-            *endpoint = cp->endpoint;
-            return NGX_OK;
+            return cp;
         }
     }
 
-    return NGX_DECLINED;
+    return NULL;
 }
 
 
-static ngx_int_t
-ngx_http_capture_match(u_char *p, size_t len, cap_endpoint_t *endpoint)
+static ngx_http_capture_path_t *
+ngx_http_capture_match(ngx_http_capture_loc_conf_t *cplcf, u_char *p,
+    size_t len)
 {
     ngx_http_capture_path_t  *cp;
 
@@ -198,13 +245,16 @@ ngx_http_capture_match(u_char *p, size_t len, cap_endpoint_t *endpoint)
     }
 
     for (cp = ngx_http_capture_paths; cp->path.len; cp++) {
+        if (cp->segment && cplcf->write_keys == NULL) {
+            continue;
+        }
+
         if (cp->path.len == len && ngx_strncmp(p, cp->path.data, len) == 0) {
-            *endpoint = cp->endpoint;
-            return NGX_OK;
+            return cp;
         }
     }
 
-    return NGX_DECLINED;
+    return NULL;
 }
 
 
@@ -277,6 +327,12 @@ ngx_http_capture_process(ngx_http_request_t *r)
         return ngx_http_capture_reject(r, &err);
     }
 
+    if (ctx->segment
+        && ngx_http_capture_segment(r, cplcf, &pool, &root, &err) != NGX_OK)
+    {
+        return ngx_http_capture_reject(r, &err);
+    }
+
     rc = ngx_http_capture_request(r, cplcf, &req);
     if (rc != NGX_OK) {
         return rc;
@@ -301,6 +357,7 @@ ngx_http_capture_process(ngx_http_request_t *r)
 
         accepted.batch = &batch;
         accepted.records = &records;
+        accepted.pool = &pool;
 
         if (ngx_http_capture_deliver(r, cplcf, &accepted, &err) != NGX_OK) {
             return ngx_http_capture_reject(r, &err);
@@ -311,6 +368,13 @@ ngx_http_capture_process(ngx_http_request_t *r)
 
     if (ngx_http_capture_cors(r, 0) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ctx->segment) {
+        return ngx_http_capture_send(r, NGX_HTTP_OK,
+                                     &ngx_http_capture_json_type,
+                                     ngx_http_capture_segment_ok,
+                                     sizeof(ngx_http_capture_segment_ok) - 1);
     }
 
     /* posthog-js retries anything but exactly 200, save for beacons */
@@ -324,6 +388,35 @@ ngx_http_capture_process(ngx_http_request_t *r)
     return ngx_http_capture_send(r, NGX_HTTP_OK, &ngx_http_capture_json_type,
                                  ngx_http_capture_ok,
                                  sizeof(ngx_http_capture_ok) - 1);
+}
+
+
+/*
+ * Segment-spec messages become the PostHog batch their write key names
+ * the token of; the model then takes them as any captured batch.
+ */
+
+static ngx_int_t
+ngx_http_capture_segment(ngx_http_request_t *r,
+    ngx_http_capture_loc_conf_t *cplcf, cap_pool_t *pool, cap_json_t **root,
+    cap_error_t *err)
+{
+    ngx_http_capture_ctx_t        *ctx;
+    ngx_http_capture_write_key_t  *wk;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_capture_module);
+
+    if (ngx_http_capture_write_key_check(r, cplcf, *root, &wk, err)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    *root = cap_segment_ingest(pool, *root,
+                               (cap_segment_kind_t) (ctx->segment - 1),
+                               &wk->token, &wk->group_type, err);
+
+    return (*root != NULL) ? NGX_OK : NGX_ERROR;
 }
 
 
@@ -362,7 +455,9 @@ ngx_http_capture_request(ngx_http_request_t *r,
     req->ip.len = r->connection->addr_text.len;
     req->ip_policy = (cap_ip_policy_t) cplcf->ip_policy;
 
-    if (cplcf->tokens) {
+    /* a write key names its token: capture_tokens is for PostHog's SDKs */
+
+    if (cplcf->tokens && !ctx->segment) {
         req->tokens = cplcf->tokens->elts;
         req->ntokens = cplcf->tokens->nelts;
     }

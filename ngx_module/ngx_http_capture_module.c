@@ -80,6 +80,13 @@ static ngx_command_t  ngx_http_capture_commands[] = {
       0,
       NULL },
 
+    { ngx_string("capture_write_key"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_capture_write_key,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("capture_fallback"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -410,6 +417,7 @@ ngx_http_capture_create_loc_conf(ngx_conf_t *cf)
 
     clcf->tokens = NGX_CONF_UNSET_PTR;
     clcf->properties = NGX_CONF_UNSET_PTR;
+    clcf->write_keys = NGX_CONF_UNSET_PTR;
     clcf->ip_policy = NGX_CONF_UNSET_UINT;
     clcf->max_decoded_size = NGX_CONF_UNSET_SIZE;
     clcf->max_event_size = NGX_CONF_UNSET_SIZE;
@@ -431,6 +439,7 @@ ngx_http_capture_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     ngx_conf_merge_ptr_value(conf->tokens, prev->tokens, NULL);
     ngx_conf_merge_ptr_value(conf->properties, prev->properties, NULL);
+    ngx_conf_merge_ptr_value(conf->write_keys, prev->write_keys, NULL);
     ngx_conf_merge_str_value(conf->fallback, prev->fallback, "");
     ngx_conf_merge_uint_value(conf->ip_policy, prev->ip_policy, CAP_IP_ON);
     ngx_conf_merge_size_value(conf->max_decoded_size,

@@ -39,6 +39,7 @@ typedef struct {
 typedef struct {
     cap_batch_t                    *batch;
     cap_buf_t                      *records;   /* canonical, one a line */
+    cap_pool_t                     *pool;      /* the request's */
 } ngx_http_capture_accepted_t;
 
 
@@ -113,6 +114,14 @@ typedef struct {
 } ngx_http_capture_prop_t;
 
 
+/* a Segment or RudderStack write key this location takes */
+typedef struct {
+    ngx_str_t                       key;
+    cap_str_t                       token;     /* PostHog's, for the events */
+    cap_str_t                       group_type;
+} ngx_http_capture_write_key_t;
+
+
 typedef struct {
     ngx_array_t                    *dests;    /* ngx_http_capture_dest_t * */
     ngx_array_t                    *dest_names;          /* ngx_str_t */
@@ -121,6 +130,7 @@ typedef struct {
 
     ngx_array_t                    *tokens;              /* cap_str_t */
     ngx_array_t                    *properties;
+    ngx_array_t                    *write_keys;
     ngx_str_t                       fallback;
     ngx_uint_t                      ip_policy;
     size_t                          max_decoded_size;
@@ -131,6 +141,7 @@ typedef struct {
 /* per request: what the handler learnt, and what the variables show */
 typedef struct {
     cap_endpoint_t                  endpoint;
+    ngx_uint_t                      segment;  /* 1 + cap_segment_kind_t */
     ngx_str_t                       origin;
     ngx_str_t                       content_encoding;
     ngx_str_t                       request_headers;
@@ -146,6 +157,12 @@ ngx_int_t ngx_http_capture_answer(ngx_http_request_t *r, ngx_uint_t status,
 
 ngx_int_t ngx_http_capture_read_body(ngx_http_request_t *r, ngx_str_t *body);
 
+char *ngx_http_capture_write_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_capture_write_key_check(ngx_http_request_t *r,
+    ngx_http_capture_loc_conf_t *cplcf, cap_json_t *root,
+    ngx_http_capture_write_key_t **found, cap_error_t *err);
+
 char *ngx_http_capture_destination_block(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_http_capture_dest_t *ngx_http_capture_dest_find(
@@ -154,6 +171,10 @@ ngx_http_capture_param_t *ngx_http_capture_dest_param(
     ngx_http_capture_dest_t *dest, char *key);
 void ngx_http_capture_dest_error(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest, ngx_uint_t line, const char *fmt, ...);
+ngx_int_t ngx_http_capture_conf_env(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *name);
+char *ngx_http_capture_dest_flag(ngx_conf_t *cf,
+    ngx_http_capture_dest_t *dest, char *key, ngx_flag_t *flag);
 
 ngx_int_t ngx_http_capture_add_variables(ngx_conf_t *cf);
 

@@ -106,6 +106,7 @@ ngx_http_capture_posthog_deliver(ngx_http_request_t *r,
     ngx_int_t                    rc;
     ngx_str_t                    token;
     cap_buf_t                    b;
+    cap_event_t                 *ev, copy;
     cap_batch_t                 *batch;
     ngx_http_capture_item_t     *item;
     ngx_http_capture_posthog_t  *ph = dest->data;
@@ -132,7 +133,10 @@ ngx_http_capture_posthog_deliver(ngx_http_request_t *r,
             continue;
         }
 
-        if (cap_posthog_event(&b, batch, &batch->events[i]) != CAP_OK) {
+        ev = ngx_http_capture_transform(&ph->remote.queue.transform, a,
+                                        &batch->events[i], &copy);
+
+        if (ev == NULL || cap_posthog_event(&b, batch, ev) != CAP_OK) {
             rc = NGX_ERROR;
             break;
         }

@@ -85,6 +85,8 @@ ngx_http_capture_queue_conf(ngx_conf_t *cf, ngx_http_capture_dest_t *dest,
         || ngx_http_capture_queue_string(cf, dest, "proxy", &qcf->proxy)
            != NGX_CONF_OK
         || ngx_http_capture_filter_conf(cf, dest, &qcf->filter)
+           != NGX_CONF_OK
+        || ngx_http_capture_transform_conf(cf, dest, &qcf->transform)
            != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
@@ -121,32 +123,19 @@ ngx_http_capture_queue_conf(ngx_conf_t *cf, ngx_http_capture_dest_t *dest,
         }
     }
 
-    p = ngx_http_capture_dest_param(dest, "ssl_verify");
+    if (ngx_http_capture_dest_flag(cf, dest, "ssl_verify", &qcf->ssl_verify)
+        != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
-    if (p != NULL) {
-        v = &p->values[0];
+    if (!qcf->ssl_verify) {
+        p = ngx_http_capture_dest_param(dest, "ssl_verify");
 
-        if (p->nvalues == 1 && v->len == 2
-            && ngx_strncmp(v->data, "on", 2) == 0)
-        {
-            qcf->ssl_verify = 1;
-
-        } else if (p->nvalues == 1 && v->len == 3
-                   && ngx_strncmp(v->data, "off", 3) == 0)
-        {
-            qcf->ssl_verify = 0;
-
-            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
-                          "capture destination \"%V\": TLS certificates "
-                          "are not verified (ssl_verify off) in %V:%ui",
-                          &dest->name, &dest->file, p->line);
-
-        } else {
-            ngx_http_capture_dest_error(cf, dest, p->line,
-                                        "invalid \"ssl_verify\": use "
-                                        "\"on\" or \"off\"");
-            return NGX_CONF_ERROR;
-        }
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "capture destination \"%V\": TLS certificates "
+                      "are not verified (ssl_verify off) in %V:%ui",
+                      &dest->name, &dest->file, p->line);
     }
 
     return NGX_CONF_OK;

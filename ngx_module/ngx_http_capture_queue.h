@@ -14,6 +14,7 @@
 
 
 #include "ngx_http_capture_module.h"
+#include "encode/cap_encode.h"
 
 
 #define NGX_HTTP_CAPTURE_OVERFLOW_REJECT       0
@@ -29,6 +30,13 @@ typedef struct {
     ngx_array_t                *exclude;
     ngx_uint_t                  sample;           /* in millionths */
 } ngx_http_capture_filter_t;
+
+
+/* what a destination changes in the events it takes */
+typedef struct {
+    cap_transform_t             t;
+    unsigned                    on:1;
+} ngx_http_capture_transform_t;
 
 
 typedef struct ngx_http_capture_queue_s  ngx_http_capture_queue_t;
@@ -51,6 +59,7 @@ typedef struct {
     ngx_str_t                   ssl_ca_file;      /* NUL-terminated */
     ngx_str_t                   proxy;            /* NUL-terminated */
     ngx_http_capture_filter_t   filter;
+    ngx_http_capture_transform_t  transform;
 } ngx_http_capture_queue_conf_t;
 
 
@@ -158,6 +167,11 @@ char *ngx_http_capture_filter_conf(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest, ngx_http_capture_filter_t *f);
 ngx_uint_t ngx_http_capture_filter_match(ngx_http_capture_filter_t *f,
     cap_event_t *ev);
+
+char *ngx_http_capture_transform_conf(ngx_conf_t *cf,
+    ngx_http_capture_dest_t *dest, ngx_http_capture_transform_t *t);
+cap_event_t *ngx_http_capture_transform(ngx_http_capture_transform_t *t,
+    ngx_http_capture_accepted_t *a, cap_event_t *ev, cap_event_t *copy);
 
 
 #endif /* _NGX_HTTP_CAPTURE_QUEUE_H_INCLUDED_ */

@@ -127,9 +127,9 @@ static char *
 ngx_http_capture_segment_conf(ngx_conf_t *cf, ngx_http_capture_dest_t *dest,
     ngx_http_capture_segment_t *sg)
 {
-    u_char                    *p, *env;
+    u_char                    *p;
     size_t                     len;
-    ngx_str_t                 *u, key;
+    ngx_str_t                 *u, key, name;
     ngx_http_capture_param_t  *wk;
 
     u = ngx_http_capture_queue_url(cf, dest);
@@ -164,26 +164,19 @@ ngx_http_capture_segment_conf(ngx_conf_t *cf, ngx_http_capture_dest_t *dest,
 
     key = wk->values[0];
 
-    if (key.data[0] == '$') {
-        p = ngx_pnalloc(cf->pool, key.len);
-        if (p == NULL) {
-            return NGX_CONF_ERROR;
-        }
+    switch (ngx_http_capture_conf_env(cf, &key, &name)) {
 
-        ngx_memcpy(p, key.data + 1, key.len - 1);
-        p[key.len - 1] = '\0';
+    case NGX_OK:
+        break;
 
-        env = (u_char *) getenv((char *) p);
+    case NGX_DECLINED:
+        ngx_http_capture_dest_error(cf, dest, wk->line,
+                                    "\"write_key\": the environment "
+                                    "variable \"%V\" is not set", &name);
+        return NGX_CONF_ERROR;
 
-        if (env == NULL || *env == '\0') {
-            ngx_http_capture_dest_error(cf, dest, wk->line,
-                                        "\"write_key\": the environment "
-                                        "variable \"%s\" is not set", p);
-            return NGX_CONF_ERROR;
-        }
-
-        key.data = env;
-        key.len = ngx_strlen(env);
+    default:
+        return NGX_CONF_ERROR;
     }
 
     /* the write key is the user name; the password is empty */
@@ -216,6 +209,7 @@ ngx_http_capture_segment_deliver(ngx_http_request_t *r,
     ngx_str_t                    none;
     cap_buf_t                    b;
     cap_error_t                  err;
+    cap_event_t                 *ev, copy;
     cap_batch_t                 *batch;
     ngx_http_capture_item_t     *item;
     ngx_http_capture_segment_t  *sg = dest->data;
@@ -240,8 +234,14 @@ ngx_http_capture_segment_deliver(ngx_http_request_t *r,
             continue;
         }
 
-        if (cap_segment_message(&b, batch, &batch->events[i], 0,
-                                sg->max_message, &err)
+        ev = ngx_http_capture_transform(&sg->remote.queue.transform, a,
+                                        &batch->events[i], &copy);
+        if (ev == NULL) {
+            rc = NGX_ERROR;
+            break;
+        }
+
+        if (cap_segment_message(&b, batch, ev, 0, sg->max_message, &err)
             != CAP_OK)
         {
             if (err.code != CAP_E_EVENT_TOO_LARGE) {

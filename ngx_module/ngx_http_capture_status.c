@@ -14,7 +14,8 @@
 #define NGX_HTTP_CAPTURE_STATUS_MAX        (64 * 1024 * 1024)
 #define NGX_HTTP_CAPTURE_ERROR_LEN         200
 
-#define NGX_HTTP_CAPTURE_ENDPOINTS         4     /* the last: other */
+#define NGX_HTTP_CAPTURE_ENDPOINTS         5     /* the last: other */
+#define NGX_HTTP_CAPTURE_ENDPOINT_SEGMENT  3
 #define NGX_HTTP_CAPTURE_CODES             8     /* the last: other */
 #define NGX_HTTP_CAPTURE_SIZE_BUCKETS      10    /* the last: +Inf */
 #define NGX_HTTP_CAPTURE_LATENCY_BUCKETS   13    /* the last: +Inf */
@@ -149,6 +150,7 @@ static ngx_str_t  ngx_http_capture_status_endpoints[] = {
     ngx_string("events"),               /* CAP_ENDPOINT_EVENTS */
     ngx_string("engage"),               /* CAP_ENDPOINT_ENGAGE */
     ngx_string("recordings"),           /* CAP_ENDPOINT_RECORDINGS */
+    ngx_string("segment"),              /* Segment-spec, v1/... */
     ngx_string("other")
 };
 
@@ -541,8 +543,12 @@ ngx_http_capture_stat_request(ngx_http_request_t *r, ngx_uint_t status,
 
     e = NGX_HTTP_CAPTURE_ENDPOINTS - 1;
 
-    if (rctx != NULL
-        && (ngx_uint_t) rctx->endpoint < NGX_HTTP_CAPTURE_ENDPOINTS - 1)
+    if (rctx != NULL && rctx->segment) {
+        e = NGX_HTTP_CAPTURE_ENDPOINT_SEGMENT;
+
+    } else if (rctx != NULL
+               && (ngx_uint_t) rctx->endpoint
+                  < NGX_HTTP_CAPTURE_ENDPOINT_SEGMENT)
     {
         e = (ngx_uint_t) rctx->endpoint;
     }

@@ -192,15 +192,23 @@ ngx_http_capture_webhook_headers(ngx_conf_t *cf,
 }
 
 
-/* the canonical records, one a line: each line is an item */
+/*
+ * The canonical records, one a line: each line is an item; with a
+ * transform, the record of the destination's copy of the event.
+ */
 
 static ngx_int_t
 ngx_http_capture_webhook_deliver(ngx_http_request_t *r,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a)
 {
-    u_char                      *p, *end, *nl;
+    u_char                      *p, *end, *nl, *line;
+    size_t                       len;
     ngx_str_t                    none;
+    cap_buf_t                    b;
     ngx_uint_t                   i;
+    cap_error_t                  err;
+    cap_event_t                 *ev, copy;
+    cap_batch_t                  one;
     ngx_http_capture_item_t     *item;
     ngx_http_capture_webhook_t  *wh = dest->data;
 
@@ -224,12 +232,34 @@ ngx_http_capture_webhook_deliver(ngx_http_request_t *r,
             continue;
         }
 
-        item = ngx_http_capture_queue_item(wh->remote.q, nl - p, &none);
+        line = p;
+        len = nl - p;
+
+        if (wh->remote.queue.transform.on && i < a->batch->nevents) {
+            ev = ngx_http_capture_transform(&wh->remote.queue.transform, a,
+                                            &a->batch->events[i], &copy);
+
+            one = *a->batch;
+            one.events = ev;
+            one.nevents = 1;
+
+            if (ev == NULL
+                || cap_buf_init(&b, a->pool, len + 64, 0) != CAP_OK
+                || cap_record_encode(&b, &one, (size_t) -1, &err) != CAP_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            line = b.data;
+            len = b.len - 1;
+        }
+
+        item = ngx_http_capture_queue_item(wh->remote.q, len, &none);
         if (item == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(item->data, p, nl - p);
+        ngx_memcpy(item->data, line, len);
 
         ngx_http_capture_queue_push(wh->remote.q, item);
     }

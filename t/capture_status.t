@@ -29,11 +29,11 @@ my $PROMETHEUS_ACCEPT = 'application/openmetrics-text;version=1.0.0,'
     . 'application/openmetrics-text;version=0.0.1;q=0.75,'
     . 'text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 
-my @ENDPOINTS = qw(events engage recordings other);
+my @ENDPOINTS = qw(events engage recordings segment other);
 my @STATUSES = qw(200 204 400 401 405 413 503 other);
 my @REASONS = qw(empty_payload decode parse no_events event_name
     distinct_id uuid timestamp snapshot cookieless_mode no_token
-    token_mismatch token_invalid token_not_allowed body_too_large
+    token_mismatch token_invalid token_not_allowed write_key body_too_large
     event_too_large no_memory unavailable);
 my @DEST_KEYS = qw(queued_events queued_bytes in_flight delivered retried
     refused overflow lost rejected_requests);
@@ -225,7 +225,8 @@ my $accepted = 1 + 1 + 7 + 1 + 1 + 1;
 
 my %want_requests = (
     total => 12,
-    by_endpoint => { events => 10, engage => 1, recordings => 1, other => 0 },
+    by_endpoint => { events => 10, engage => 1, recordings => 1, segment => 0,
+        other => 0 },
     by_status => { 200 => 6, 204 => 1, 400 => 2, 401 => 1, 405 => 1,
         413 => 1, 503 => 0, other => 0 },
 );

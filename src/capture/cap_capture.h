@@ -110,4 +110,54 @@ size_t cap_ip_anonymize(const cap_uchar_t *ip, size_t len, cap_uchar_t *out,
     size_t size);
 
 
+/*
+ * Segment-spec ingestion (Segment's and RudderStack's HTTP APIs): the
+ * endpoint a request came to, which is also the type of a message.
+ * (The names are not CAP_SEGMENT_TRACK...: the encoder has those.)
+ */
+typedef enum {
+    CAP_SEGMENT_KIND_BATCH = 0,  /* v1/batch (analytics.js: v1/b) */
+    CAP_SEGMENT_KIND_TRACK,      /* v1/track, v1/t */
+    CAP_SEGMENT_KIND_IDENTIFY,   /* v1/identify, v1/i */
+    CAP_SEGMENT_KIND_PAGE,       /* v1/page, v1/p */
+    CAP_SEGMENT_KIND_SCREEN,     /* v1/screen, v1/s */
+    CAP_SEGMENT_KIND_GROUP,      /* v1/group, v1/g */
+    CAP_SEGMENT_KIND_ALIAS       /* v1/alias, v1/a */
+} cap_segment_kind_t;
+
+
+/*
+ * What follows "v1/" in a path ("batch", "b", "track", "t", ...) -> the
+ * kind; CAP_ERROR for any other name.
+ */
+int cap_segment_kind(const cap_uchar_t *name, size_t len,
+    cap_segment_kind_t *kind);
+
+/*
+ * A Segment-spec request body (parsed) at v1/<kind> -> a PostHog batch
+ * {"api_key": token, "batch": [events]} for cap_request_parse(), which
+ * then validates, normalises and enriches it as any PostHog request
+ * (docs/mappings.md has the rules).  "token" (no api_key when NULL) and
+ * "group_type" (the $group_type of a group without traits.group_type;
+ * NULL or empty: such a group is refused) must outlive the result.  The
+ * result's strings point into "root", whose nodes are not changed.
+ *
+ * A body that is not the expected shape, a message without a usable
+ * userId or anonymousId, a batch item without a known "type", or a
+ * message without what its type needs fails the whole request
+ * (CAP_E_PARSE, CAP_E_DISTINCT_ID or CAP_E_EVENT_NAME, with a text that
+ * names the message by its index from 0), as Segment's and RudderStack's
+ * APIs answer 400.
+ */
+cap_json_t *cap_segment_ingest(cap_pool_t *pool, cap_json_t *root,
+    cap_segment_kind_t kind, const cap_str_t *token,
+    const cap_str_t *group_type, cap_error_t *err);
+
+/*
+ * The body's "writeKey" (analytics.js sends it there, not in the
+ * Authorization header) when it is a non-empty string, or NULL.
+ */
+cap_str_t *cap_segment_write_key(cap_json_t *root);
+
+
 #endif /* _CAP_CAPTURE_H_INCLUDED_ */

@@ -32,6 +32,7 @@ static const cap_error_info_t  cap_errors[CAP_E_LAST] = {
     [CAP_E_TOKEN_MISMATCH]    = { 401, "token_mismatch" },
     [CAP_E_TOKEN_INVALID]     = { 401, "token_invalid" },
     [CAP_E_TOKEN_NOT_ALLOWED] = { 401, "token_not_allowed" },
+    [CAP_E_WRITE_KEY]         = { 401, "write_key" },
     [CAP_E_BODY_TOO_LARGE]    = { 413, "body_too_large" },
     [CAP_E_EVENT_TOO_LARGE]   = { 413, "event_too_large" },
     [CAP_E_NOMEM]             = { 500, "no_memory" },

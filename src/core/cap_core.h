@@ -107,6 +107,7 @@ typedef enum {
     CAP_E_TOKEN_MISMATCH,     /* 401 */
     CAP_E_TOKEN_INVALID,      /* 401 */
     CAP_E_TOKEN_NOT_ALLOWED,  /* 401 */
+    CAP_E_WRITE_KEY,          /* 401 Segment write key missing or refused */
     CAP_E_BODY_TOO_LARGE,     /* 413 decoded payload over its limit */
     CAP_E_EVENT_TOO_LARGE,    /* 413 one event over its limit */
     CAP_E_NOMEM,              /* 500 */

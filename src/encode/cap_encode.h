@@ -56,4 +56,34 @@ int cap_segment_batch_open(cap_buf_t *out);
 int cap_segment_batch_close(cap_buf_t *out, cap_msec_t sent_at);
 
 
+/*
+ * A destination's property transform (the rules are in cap_transform.c):
+ * names of properties to drop and to hash, the salt of the hashes, and
+ * whether ids are hashed and $ip masked.  The names are exact bytes.
+ */
+typedef struct {
+    cap_str_t    *drop;            /* property names to remove */
+    size_t        ndrop;
+    cap_str_t    *hash;            /* property names whose values are hashed */
+    size_t        nhash;
+    cap_str_t     salt;
+    unsigned      hash_distinct_id:1;
+    unsigned      anonymize_ip:1;
+} cap_transform_t;
+
+/*
+ * One destination's copy of an event: "out" is "in" with the transform
+ * applied ("t" NULL: none).  "in" and its tree are never changed (other
+ * destinations see the event whole); out shares every unchanged subtree
+ * with in, and in->properties itself when nothing of it changes, with no
+ * allocation.  out->properties_json is kept when out->properties is
+ * in->properties (the same tree, so the same text) and cleared otherwise,
+ * so that encoders serialise out->properties.  Everything allocated comes
+ * from "pool" and may point into in's tree: it lives as long as both.
+ * Returns CAP_OK, or CAP_ERROR when out of memory ("out" is then unusable).
+ */
+int cap_transform_event(cap_pool_t *pool, const cap_transform_t *t,
+    const cap_event_t *in, cap_event_t *out);
+
+
 #endif /* _CAP_ENCODE_H_INCLUDED_ */

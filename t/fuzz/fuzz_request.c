@@ -13,6 +13,12 @@
  *     object of properties, a canonical uuid and a valid token;
  *   - every record is one line of JSON that parses and is written back
  *     to the same bytes;
+ *   - every accepted event, through one of two fixed transforms
+ *     (cap_transform_event: drops, hashes, hash_distinct_id,
+ *     anonymize_ip), is left as it was: its properties write the same
+ *     bytes and its fields are the same; and its copy is well linked,
+ *     has none of the dropped names, hashes where it should and only
+ *     masked addresses;
  *   - a failure has a code and a text.
  *
  * The first byte: bits 0-1 (mod 3) the endpoint, bits 2-3 the ip policy,
@@ -53,6 +59,11 @@ static void fail(const char *what, const cap_uchar_t *p, size_t len);
 static void round_trip(cap_json_t *root);
 static void check_batch(cap_batch_t *batch);
 static void check_records(cap_str_t *out, cap_batch_t *batch);
+static void check_transform(cap_event_t *ev, const cap_transform_t *t);
+static void check_members(cap_json_t *obj, const cap_transform_t *t,
+    unsigned top);
+static int listed(const cap_str_t *names, size_t n, cap_str_t *key);
+static int is_digest(cap_json_t *v);
 
 
 static blk_t       *blocks;
@@ -69,13 +80,38 @@ static cap_property_t  props[] = {
     { cap_string("$ip"),       cap_string("edge") },
 };
 
+/* "" is a key too; $set_once hashed whole, $set dropped whole */
+
+static cap_str_t  drop_a[] = {
+    cap_string("email"), cap_string("phone"), cap_string("")
+};
+
+static cap_str_t  hash_a[] = {
+    cap_string("name"), cap_string("$current_url"), cap_string("$set_once")
+};
+
+static cap_str_t  drop_b[] = { cap_string("$set") };
+
+static cap_str_t  hash_b[] = {
+    cap_string("email"), cap_string("$ip"), cap_string("")
+};
+
+static cap_transform_t  transforms[] = {
+    { drop_a, sizeof(drop_a) / sizeof(drop_a[0]),
+      hash_a, sizeof(hash_a) / sizeof(hash_a[0]),
+      cap_string("fuzz-salt"), 1, 1 },
+    { drop_b, sizeof(drop_b) / sizeof(drop_b[0]),
+      hash_b, sizeof(hash_b) / sizeof(hash_b[0]),
+      cap_null_string, 1, 1 },
+};
+
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     int             rc;
     unsigned        sel;
-    size_t          max_event;
+    size_t          i, max_event;
     cap_buf_t       b;
     cap_str_t       out;
     cap_uchar_t    *body;
@@ -185,6 +221,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     {
         fail("cap_record_encode failed with an unexpected code", body,
              size);
+    }
+
+    /* after the records: the events have their properties_json, or not */
+
+    for (i = 0; i < batch.nevents; i++) {
+        check_transform(&batch.events[i], &transforms[i % 2]);
     }
 
     pool_reset();
@@ -418,4 +460,210 @@ check_records(cap_str_t *out, cap_batch_t *batch)
     if (n != batch->nevents) {
         fail("not one record per event", out->data, out->len);
     }
+}
+
+
+static void
+check_transform(cap_event_t *ev, const cap_transform_t *t)
+{
+    int           rc;
+    size_t        i;
+    cap_buf_t     before, after, copy;
+    cap_uchar_t  *did, c;
+    cap_event_t   saved, out;
+
+    if (cap_buf_init(&before, &pool, 256, 0) != CAP_OK
+        || cap_buf_init(&after, &pool, 256, 0) != CAP_OK
+        || cap_buf_init(&copy, &pool, 256, 0) != CAP_OK
+        || cap_json_write(&before, ev->properties) != CAP_OK)
+    {
+        return;
+    }
+
+    did = pool_alloc(NULL, ev->distinct_id.len + 1);
+    if (did == NULL) {
+        return;
+    }
+
+    memcpy(did, ev->distinct_id.data, ev->distinct_id.len);
+    saved = *ev;
+
+    rc = cap_transform_event(&pool, t, ev, &out);
+
+    /* the original, whatever the outcome */
+
+    if (cap_json_write(&after, ev->properties) != CAP_OK
+        || after.len != before.len
+        || memcmp(after.data, before.data, before.len) != 0)
+    {
+        fail("cap_transform_event changed the event's properties",
+             before.data, before.len);
+    }
+
+    if (memcmp(saved.uuid, ev->uuid, CAP_UUID_LEN) != 0
+        || saved.event.data != ev->event.data
+        || saved.event.len != ev->event.len
+        || saved.distinct_id.data != ev->distinct_id.data
+        || saved.distinct_id.len != ev->distinct_id.len
+        || memcmp(did, ev->distinct_id.data, ev->distinct_id.len) != 0
+        || saved.properties != ev->properties
+        || saved.timestamp != ev->timestamp
+        || saved.properties_json.data != ev->properties_json.data
+        || saved.properties_json.len != ev->properties_json.len
+        || saved.properties_at != ev->properties_at)
+    {
+        fail("cap_transform_event changed the event", NULL, 0);
+    }
+
+    if (rc != CAP_OK) {
+        if (rc != CAP_ERROR) {
+            fail("cap_transform_event: neither CAP_OK nor CAP_ERROR", NULL,
+                 0);
+        }
+
+        return;
+    }
+
+    /* the copy */
+
+    if (out.distinct_id.len != 64) {
+        fail("a distinct_id not hashed", out.distinct_id.data,
+             out.distinct_id.len);
+    }
+
+    for (i = 0; i < out.distinct_id.len; i++) {
+        c = out.distinct_id.data[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            fail("a distinct_id not hashed", out.distinct_id.data,
+                 out.distinct_id.len);
+        }
+    }
+
+    if (out.properties == NULL || out.properties->type != CAP_JSON_OBJECT) {
+        fail("the copy's properties are not an object", NULL, 0);
+    }
+
+    if (out.properties == ev->properties
+        ? out.properties_json.data != ev->properties_json.data
+        : out.properties_json.data != NULL || out.properties_json.len != 0)
+    {
+        fail("the copy's properties_json is not its properties' text", NULL,
+             0);
+    }
+
+    check_members(out.properties, t, 1);
+
+    if (cap_json_write(&copy, out.properties) != CAP_OK && !copy.nomem) {
+        fail("the copy's properties cannot be written", NULL, 0);
+    }
+}
+
+
+static void
+check_members(cap_json_t *obj, const cap_transform_t *t, unsigned top)
+{
+    size_t        n;
+    unsigned      count;
+    cap_json_t   *m, *last;
+    cap_uchar_t   masked[64];
+
+    count = 0;
+    last = NULL;
+
+    for (m = obj->first; m != NULL; m = m->next) {
+        count++;
+        last = m;
+
+        if (listed(t->drop, t->ndrop, &m->key)) {
+            fail("a dropped name in the copy", m->key.data, m->key.len);
+        }
+
+        if (listed(t->hash, t->nhash, &m->key) && !is_digest(m)) {
+            fail("a name not hashed in the copy", m->key.data, m->key.len);
+        }
+
+        if (!top) {
+            continue;
+        }
+
+        /* no $ip is kept unmasked, not even as null or "" */
+
+        if (m->key.len == 3 && memcmp(m->key.data, "$ip", 3) == 0
+            && !(listed(t->hash, t->nhash, &m->key)
+                 && m->type == CAP_JSON_STRING && m->str.len == 64))
+        {
+            n = (m->type == CAP_JSON_STRING)
+                ? cap_ip_anonymize(m->str.data, m->str.len, masked,
+                                   sizeof(masked))
+                : 0;
+
+            if (n == 0 || n != m->str.len
+                || memcmp(masked, m->str.data, n) != 0)
+            {
+                fail("an address not masked in the copy", m->str.data,
+                     m->str.len);
+            }
+        }
+
+        if (m->type == CAP_JSON_OBJECT
+            && ((m->key.len == 4 && memcmp(m->key.data, "$set", 4) == 0)
+                || (m->key.len == 9
+                    && memcmp(m->key.data, "$set_once", 9) == 0)))
+        {
+            check_members(m, t, 0);
+        }
+    }
+
+    if (count != obj->count || last != obj->last) {
+        fail("an object of the copy badly linked", NULL, 0);
+    }
+}
+
+
+static int
+listed(const cap_str_t *names, size_t n, cap_str_t *key)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (names[i].len == key->len
+            && (key->len == 0
+                || memcmp(names[i].data, key->data, key->len) == 0))
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* a hash, or what is not hashed: null and "" */
+
+static int
+is_digest(cap_json_t *v)
+{
+    size_t       i;
+    cap_uchar_t  c;
+
+    if (v->type == CAP_JSON_NULL
+        || (v->type == CAP_JSON_STRING && v->str.len == 0))
+    {
+        return 1;
+    }
+
+    if (v->type != CAP_JSON_STRING || v->str.len != 64) {
+        return 0;
+    }
+
+    for (i = 0; i < 64; i++) {
+        c = v->str.data[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return 0;
+        }
+    }
+
+    return 1;
 }

@@ -93,6 +93,7 @@ static int cap_segment_group(cap_segment_obj_t *msg, cap_json_t *props);
 static int cap_segment_fields(cap_segment_obj_t *parent, cap_json_t *props,
     cap_segment_field_t *fields, size_t n, unsigned *written);
 static int cap_segment_moved(cap_json_t *props, cap_json_t *v);
+static int cap_segment_posthogs(cap_json_t *v);
 static int cap_segment_mapped(cap_json_t *v, unsigned written);
 static int cap_segment_search(cap_json_t *url, cap_str_t *search);
 static cap_json_t *cap_segment_prop(cap_json_t *props,
@@ -139,6 +140,12 @@ static cap_segment_field_t  cap_segment_context[] = {
     cap_segment_field("os", "name", "$os"),
     cap_segment_field("os", "version", "$os_version"),
     cap_segment_field("device", "type", "$device_type"),
+    cap_segment_field("device", "manufacturer", "$device_manufacturer"),
+    cap_segment_field("device", "model", "$device_model"),
+    cap_segment_field("app", "name", "$app_name"),
+    cap_segment_field("app", "version", "$app_version"),
+    cap_segment_field("app", "build", "$app_build"),
+    cap_segment_field("app", "namespace", "$app_namespace"),
     cap_segment_field("campaign", "name", "utm_campaign"),
     cap_segment_field("campaign", "source", "utm_source"),
     cap_segment_field("campaign", "medium", "utm_medium"),
@@ -530,7 +537,10 @@ cap_segment_properties(cap_segment_obj_t *msg, cap_json_t *props,
 
     for (v = props->first; v != NULL; v = v->next) {
 
-        if (type == CAP_SEGMENT_TRACK) {
+        if (cap_segment_posthogs(v)) {
+            continue;
+
+        } else if (type == CAP_SEGMENT_TRACK) {
             if (cap_segment_moved(props, v)) {
                 continue;
             }
@@ -771,6 +781,21 @@ cap_segment_moved(cap_json_t *props, cap_json_t *v)
     }
 
     return 0;
+}
+
+
+/*
+ * 1: "token" and "distinct_id", which posthog-js repeats in every
+ * event's properties: the project key does not belong at a third party,
+ * and the id is the message's userId or anonymousId already.
+ */
+
+static int
+cap_segment_posthogs(cap_json_t *v)
+{
+    return (v->key.len == 5 && memcmp(v->key.data, "token", 5) == 0)
+           || (v->key.len == 11
+               && memcmp(v->key.data, "distinct_id", 11) == 0);
 }
 
 

@@ -584,7 +584,7 @@ test_screen(void)
     is_json(m, "anonymousId", "\"dev-9\"");
     is_json(m, "name", "\"Home\"");
     is_json(m, "properties", "{\"tab\":\"feed\",\"count\":3}");
-    is_keys(m, "context", "library,locale,timezone,screen,os,device");
+    is_keys(m, "context", "library,locale,timezone,screen,os,device,app");
     is_json(m, "context.library", "{\"name\":\"posthog-ios\"}");
     is_json(m, "context.locale", "\"en-US\"");
     is_json(m, "context.timezone", "\"America/New_York\"");
@@ -592,6 +592,25 @@ test_screen(void)
             "{\"width\":390,\"height\":844,\"density\":3}");
     is_json(m, "context.os", "{\"name\":\"iOS\",\"version\":\"17.2\"}");
     is_json(m, "context.device", "{\"type\":\"Mobile\"}");
+    is_json(m, "context.app", "{\"version\":\"1.0\"}");
+
+    /* posthog-js' token and distinct_id stay home; app and device go */
+
+    row = "track, token";
+
+    m = encode(event("{\"event\":\"tapped\",\"distinct_id\":\"d\"," HEAD
+                     "\"properties\":{\"token\":\"phc_x\","
+                     "\"distinct_id\":\"d\",\"k\":1,"
+                     "\"$app_name\":\"Shop\",\"$app_build\":\"42\","
+                     "\"$app_namespace\":\"com.ex.shop\","
+                     "\"$device_manufacturer\":\"Apple\","
+                     "\"$device_model\":\"iPhone15,2\"}}"));
+
+    is_json(m, "properties", "{\"k\":1}");
+    is_json(m, "context.app", "{\"name\":\"Shop\",\"build\":\"42\","
+            "\"namespace\":\"com.ex.shop\"}");
+    is_json(m, "context.device", "{\"manufacturer\":\"Apple\","
+            "\"model\":\"iPhone15,2\"}");
 
     row = "screen, no name";
 
@@ -714,7 +733,7 @@ test_alias(void)
     common(m, "track");
     is_json(m, "event", "\"$create_alias\"");
     is_json(m, "anonymousId", "\"u\"");
-    is_json(m, "properties", "{\"alias\":\"\",\"distinct_id\":\"u\"}");
+    is_json(m, "properties", "{\"alias\":\"\"}");
 }
 
 

@@ -537,6 +537,7 @@ test_track(void)
         "'$current_url':'https://ex.com/a?x=1',"
         "'$screen_width':1920,'$screen_height':1080,'$screen_density':2,"
         "'$os':'Mac OS X','$os_version':'14.1','$device_type':'desktop',"
+        "'$device_manufacturer':'Apple','$app_name':'x',"
         "'utm_campaign':'spring','utm_source':'news','utm_medium':'email',"
         "'utm_term':'t','utm_content':'c'}");
 
@@ -709,7 +710,8 @@ test_screen(void)
         "{'$screen_name':'Home','tab':'feed','count':3,"
         "'$is_identified':true,'$device_id':'d','$lib':'analytics-ios',"
         "'$screen_width':390,'$screen_height':844,'$screen_density':3,"
-        "'$os':'iOS','$os_version':'17.2','$device_type':'mobile'}");
+        "'$os':'iOS','$os_version':'17.2','$device_type':'mobile',"
+        "'$device_model':'x','$app_version':'1'}");
 
     row = "screen, no name";
 
@@ -1296,7 +1298,7 @@ test_merge(void)
         "{'type':'identify','userId':'u','traits':{}}],"
         "'context':{'ip':'2.2.2.2','library':{'name':'lib','version':'9'},"
         "'page':{'url':'https://ex.com/b','path':'/b'},'locale':'fr',"
-        "'app':{'name':'dropped'}}}");
+        "'network':{'carrier':'dropped'}}}");
 
     ok(r != NULL && model(r, NOW) == CAP_OK && batch.nevents == 3,
        "%s: three events", row);

@@ -4,15 +4,19 @@
  * per line.  The file is one of nginx's open files, so it is reopened on
  * "nginx -s reopen" (USR1) like access logs.  Each request's records go
  * out in one write() to a file opened with O_APPEND: lines of concurrent
- * workers never interleave.
+ * workers never interleave.  Filters and transforms apply as for the
+ * remote destinations.
  */
 
 
-#include "ngx_http_capture_module.h"
+#include "ngx_http_capture_queue.h"
 
 
 typedef struct {
-    ngx_open_file_t  *file;
+    ngx_open_file_t               *file;
+    ngx_http_capture_filter_t      filter;
+    ngx_http_capture_transform_t   transform;
+    unsigned                       own:1;    /* filtered or transformed */
 } ngx_http_capture_file_t;
 
 
@@ -20,6 +24,8 @@ static char *ngx_http_capture_file_init(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest);
 static ngx_int_t ngx_http_capture_file_deliver(ngx_http_request_t *r,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a);
+static ngx_int_t ngx_http_capture_file_records(ngx_http_capture_file_t *f,
+    ngx_http_capture_accepted_t *a, ngx_str_t *out, ngx_uint_t *nevents);
 
 
 ngx_http_capture_dest_type_t  ngx_http_capture_file_type = {
@@ -67,6 +73,15 @@ ngx_http_capture_file_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_capture_filter_conf(cf, dest, &f->filter) != NGX_CONF_OK
+        || ngx_http_capture_transform_conf(cf, dest, &f->transform)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    f->own = ngx_http_capture_filter_on(&f->filter) || f->transform.on;
+
     dest->data = f;
 
     return NGX_CONF_OK;
@@ -81,12 +96,26 @@ ngx_http_capture_file_deliver(ngx_http_request_t *r,
     size_t                    len;
     ssize_t                   n;
     ngx_err_t                 err;
+    ngx_str_t                 own;
     ngx_uint_t                nevents;
     ngx_http_capture_file_t  *f = dest->data;
 
     records = a->records->data;
     len = a->records->len;
     nevents = a->batch->nevents;
+
+    if (f->own) {
+        if (ngx_http_capture_file_records(f, a, &own, &nevents) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (own.len == 0) {
+            return NGX_OK;
+        }
+
+        records = own.data;
+        len = own.len;
+    }
 
     if (f->file->fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -116,4 +145,60 @@ ngx_http_capture_file_deliver(ngx_http_request_t *r,
                   n, len);
 
     return NGX_ERROR;
+}
+
+
+/* the records this destination takes, still in one piece for write() */
+
+static ngx_int_t
+ngx_http_capture_file_records(ngx_http_capture_file_t *f,
+    ngx_http_capture_accepted_t *a, ngx_str_t *out, ngx_uint_t *nevents)
+{
+    u_char      *p, *end, *nl;
+    cap_buf_t    b;
+    ngx_str_t    line;
+    ngx_uint_t   i;
+
+    if (cap_buf_init(&b, a->pool, a->records->len, 0) != CAP_OK) {
+        return NGX_ERROR;
+    }
+
+    *nevents = 0;
+
+    p = a->records->data;
+    end = p + a->records->len;
+
+    /* line i is the record of event i */
+
+    for (i = 0; p < end; i++, p = nl + 1) {
+        nl = ngx_strlchr(p, end, '\n');
+        if (nl == NULL) {
+            nl = end;
+        }
+
+        if (i < a->batch->nevents
+            && !ngx_http_capture_filter_match(&f->filter,
+                                              &a->batch->events[i]))
+        {
+            continue;
+        }
+
+        line.data = p;
+        line.len = nl - p;
+
+        if (ngx_http_capture_transform_record(&f->transform, a, i, &line)
+            != NGX_OK
+            || cap_buf_append(&b, line.data, line.len) != CAP_OK
+            || cap_buf_put(&b, '\n') != CAP_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        (*nevents)++;
+    }
+
+    out->data = b.data;
+    out->len = b.len;
+
+    return NGX_OK;
 }

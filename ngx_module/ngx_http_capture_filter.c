@@ -118,6 +118,16 @@ ngx_http_capture_filter_list(ngx_conf_t *cf, ngx_http_capture_dest_t *dest,
 }
 
 
+/* 1: the filter may leave events out */
+
+ngx_uint_t
+ngx_http_capture_filter_on(ngx_http_capture_filter_t *f)
+{
+    return f->include != NULL || f->exclude != NULL
+           || f->sample < NGX_HTTP_CAPTURE_SAMPLE_ALL;
+}
+
+
 ngx_uint_t
 ngx_http_capture_filter_match(ngx_http_capture_filter_t *f, cap_event_t *ev)
 {

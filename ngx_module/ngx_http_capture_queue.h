@@ -167,11 +167,14 @@ char *ngx_http_capture_filter_conf(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest, ngx_http_capture_filter_t *f);
 ngx_uint_t ngx_http_capture_filter_match(ngx_http_capture_filter_t *f,
     cap_event_t *ev);
+ngx_uint_t ngx_http_capture_filter_on(ngx_http_capture_filter_t *f);
 
 char *ngx_http_capture_transform_conf(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest, ngx_http_capture_transform_t *t);
 cap_event_t *ngx_http_capture_transform(ngx_http_capture_transform_t *t,
     ngx_http_capture_accepted_t *a, cap_event_t *ev, cap_event_t *copy);
+ngx_int_t ngx_http_capture_transform_record(ngx_http_capture_transform_t *t,
+    ngx_http_capture_accepted_t *a, ngx_uint_t i, ngx_str_t *line);
 
 
 #endif /* _NGX_HTTP_CAPTURE_QUEUE_H_INCLUDED_ */

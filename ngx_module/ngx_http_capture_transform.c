@@ -143,6 +143,48 @@ ngx_http_capture_transform_names(ngx_conf_t *cf,
 
 
 /*
+ * The canonical record of event "i" as this destination takes it: "line"
+ * (line i of the request's records) when there is nothing to change,
+ * else the record of the destination's copy, made in the request's pool.
+ * Without its newline.
+ */
+
+ngx_int_t
+ngx_http_capture_transform_record(ngx_http_capture_transform_t *t,
+    ngx_http_capture_accepted_t *a, ngx_uint_t i, ngx_str_t *line)
+{
+    cap_buf_t     b;
+    cap_error_t   err;
+    cap_event_t  *ev, copy;
+    cap_batch_t   one;
+
+    if (!t->on || i >= a->batch->nevents) {
+        return NGX_OK;
+    }
+
+    ev = ngx_http_capture_transform(t, a, &a->batch->events[i], &copy);
+    if (ev == NULL) {
+        return NGX_ERROR;
+    }
+
+    one = *a->batch;
+    one.events = ev;
+    one.nevents = 1;
+
+    if (cap_buf_init(&b, a->pool, line->len + 64, 0) != CAP_OK
+        || cap_record_encode(&b, &one, (size_t) -1, &err) != CAP_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    line->data = b.data;
+    line->len = b.len - 1;
+
+    return NGX_OK;
+}
+
+
+/*
  * The event as this destination takes it: "ev" itself when there is
  * nothing to change, else "copy", made in the request's pool.
  */

@@ -201,14 +201,9 @@ static ngx_int_t
 ngx_http_capture_webhook_deliver(ngx_http_request_t *r,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a)
 {
-    u_char                      *p, *end, *nl, *line;
-    size_t                       len;
-    ngx_str_t                    none;
-    cap_buf_t                    b;
+    u_char                      *p, *end, *nl;
+    ngx_str_t                    none, line;
     ngx_uint_t                   i;
-    cap_error_t                  err;
-    cap_event_t                 *ev, copy;
-    cap_batch_t                  one;
     ngx_http_capture_item_t     *item;
     ngx_http_capture_webhook_t  *wh = dest->data;
 
@@ -232,34 +227,22 @@ ngx_http_capture_webhook_deliver(ngx_http_request_t *r,
             continue;
         }
 
-        line = p;
-        len = nl - p;
+        line.data = p;
+        line.len = nl - p;
 
-        if (wh->remote.queue.transform.on && i < a->batch->nevents) {
-            ev = ngx_http_capture_transform(&wh->remote.queue.transform, a,
-                                            &a->batch->events[i], &copy);
-
-            one = *a->batch;
-            one.events = ev;
-            one.nevents = 1;
-
-            if (ev == NULL
-                || cap_buf_init(&b, a->pool, len + 64, 0) != CAP_OK
-                || cap_record_encode(&b, &one, (size_t) -1, &err) != CAP_OK)
-            {
-                return NGX_ERROR;
-            }
-
-            line = b.data;
-            len = b.len - 1;
+        if (ngx_http_capture_transform_record(&wh->remote.queue.transform, a,
+                                              i, &line)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
-        item = ngx_http_capture_queue_item(wh->remote.q, len, &none);
+        item = ngx_http_capture_queue_item(wh->remote.q, line.len, &none);
         if (item == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memcpy(item->data, line, len);
+        ngx_memcpy(item->data, line.data, line.len);
 
         ngx_http_capture_queue_push(wh->remote.q, item);
     }

@@ -32,6 +32,14 @@ my %url = map { $_ => $s{$_}->url } keys %s;
 $t->write_conf(<<"EOF");
 capture_destination local { type file; path %%DIR%%/events.jsonl; }
 
+capture_destination scrubbed {
+    type          file;
+    path          %%DIR%%/scrubbed.jsonl;
+    include       order* counted;
+    drop          email;
+    anonymize_ip  on;
+}
+
 capture_destination plain {
     type posthog; url $url{plain}; compression off; flush_interval 50ms;
 }
@@ -67,7 +75,7 @@ capture_destination ph2 {
 
 server {
     listen 127.0.0.1:%%PORT%%;
-    location /ingest/ { capture local plain seg hook ph2; }
+    location /ingest/ { capture local scrubbed plain seg hook ph2; }
 }
 EOF
 
@@ -135,6 +143,17 @@ subtest 'the canonical records are untouched' => sub {
     is($rec{$uuids[1]}{properties}{'$set'}{email}, 'a@example.com',
        '$set.email');
     is($rec{$uuids[0]}{properties}{'$ip'}, '203.0.113.7', '$ip');
+};
+
+subtest 'a file destination filters and transforms too' => sub {
+    my $rec = $t->events('scrubbed.jsonl');
+    is_deeply([map { $_->{uuid} } @$rec], [@uuids[0, 3]],
+              'only the included events, in one write each request');
+    ok(!exists $rec->[0]{properties}{email}, 'email dropped');
+    is($rec->[0]{properties}{phone}, '+33 1 23', 'phone kept');
+    is($rec->[0]{properties}{'$ip'}, '203.0.113.0', '$ip masked');
+    is($rec->[1]{properties}{'$ip'}, '198.51.100.0', 'and in the other');
+    is($rec->[0]{token}, 'phc_transform', 'whole canonical records');
 };
 
 subtest 'segment: drop, hash, hash_distinct_id, anonymize_ip' => sub {

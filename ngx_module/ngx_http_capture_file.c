@@ -20,12 +20,20 @@ typedef struct {
 } ngx_http_capture_file_t;
 
 
+/* the records of one request, as this file takes them */
+typedef struct {
+    cap_buf_t                      buf;
+    ngx_uint_t                     nevents;
+} ngx_http_capture_file_buf_t;
+
+
 static char *ngx_http_capture_file_init(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest);
 static ngx_int_t ngx_http_capture_file_deliver(ngx_http_request_t *r,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a);
 static ngx_int_t ngx_http_capture_file_records(ngx_http_capture_file_t *f,
     ngx_http_capture_accepted_t *a, ngx_str_t *out, ngx_uint_t *nevents);
+static ngx_int_t ngx_http_capture_file_line(void *data, ngx_str_t *line);
 
 
 ngx_http_capture_dest_type_t  ngx_http_capture_file_type = {
@@ -154,51 +162,41 @@ static ngx_int_t
 ngx_http_capture_file_records(ngx_http_capture_file_t *f,
     ngx_http_capture_accepted_t *a, ngx_str_t *out, ngx_uint_t *nevents)
 {
-    u_char      *p, *end, *nl;
-    cap_buf_t    b;
-    ngx_str_t    line;
-    ngx_uint_t   i;
+    ngx_http_capture_file_buf_t  fb;
 
-    if (cap_buf_init(&b, a->pool, a->records->len, 0) != CAP_OK) {
+    if (cap_buf_init(&fb.buf, a->pool, a->records->len, 0) != CAP_OK) {
         return NGX_ERROR;
     }
 
-    *nevents = 0;
+    fb.nevents = 0;
 
-    p = a->records->data;
-    end = p + a->records->len;
-
-    /* line i is the record of event i */
-
-    for (i = 0; p < end; i++, p = nl + 1) {
-        nl = ngx_strlchr(p, end, '\n');
-        if (nl == NULL) {
-            nl = end;
-        }
-
-        if (i < a->batch->nevents
-            && !ngx_http_capture_filter_match(&f->filter,
-                                              &a->batch->events[i]))
-        {
-            continue;
-        }
-
-        line.data = p;
-        line.len = nl - p;
-
-        if (ngx_http_capture_transform_record(&f->transform, a, i, &line)
-            != NGX_OK
-            || cap_buf_append(&b, line.data, line.len) != CAP_OK
-            || cap_buf_put(&b, '\n') != CAP_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        (*nevents)++;
+    if (ngx_http_capture_records(&f->filter, &f->transform, a,
+                                 ngx_http_capture_file_line, &fb)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    out->data = b.data;
-    out->len = b.len;
+    out->data = fb.buf.data;
+    out->len = fb.buf.len;
+    *nevents = fb.nevents;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_capture_file_line(void *data, ngx_str_t *line)
+{
+    ngx_http_capture_file_buf_t *fb = data;
+
+    if (cap_buf_append(&fb->buf, line->data, line->len) != CAP_OK
+        || cap_buf_put(&fb->buf, '\n') != CAP_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    fb->nevents++;
 
     return NGX_OK;
 }

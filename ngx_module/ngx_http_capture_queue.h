@@ -39,6 +39,10 @@ typedef struct {
 } ngx_http_capture_transform_t;
 
 
+/* takes one canonical record a destination takes */
+typedef ngx_int_t (*ngx_http_capture_record_pt)(void *data, ngx_str_t *line);
+
+
 typedef struct ngx_http_capture_queue_s  ngx_http_capture_queue_t;
 typedef struct ngx_http_capture_batch_s  ngx_http_capture_batch_t;
 
@@ -173,8 +177,9 @@ char *ngx_http_capture_transform_conf(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest, ngx_http_capture_transform_t *t);
 cap_event_t *ngx_http_capture_transform(ngx_http_capture_transform_t *t,
     ngx_http_capture_accepted_t *a, cap_event_t *ev, cap_event_t *copy);
-ngx_int_t ngx_http_capture_transform_record(ngx_http_capture_transform_t *t,
-    ngx_http_capture_accepted_t *a, ngx_uint_t i, ngx_str_t *line);
+ngx_int_t ngx_http_capture_records(ngx_http_capture_filter_t *f,
+    ngx_http_capture_transform_t *t, ngx_http_capture_accepted_t *a,
+    ngx_http_capture_record_pt take, void *data);
 
 
 #endif /* _NGX_HTTP_CAPTURE_QUEUE_H_INCLUDED_ */

@@ -143,42 +143,68 @@ ngx_http_capture_transform_names(ngx_conf_t *cf,
 
 
 /*
- * The canonical record of event "i" as this destination takes it: "line"
- * (line i of the request's records) when there is nothing to change,
- * else the record of the destination's copy, made in the request's pool.
- * Without its newline.
+ * Calls "take" with the canonical record (without its newline) of each
+ * event that passes the filter, in order: line i of the request's
+ * records, or, with a transform, the record of the destination's copy
+ * of event i, made in the request's pool.
  */
 
 ngx_int_t
-ngx_http_capture_transform_record(ngx_http_capture_transform_t *t,
-    ngx_http_capture_accepted_t *a, ngx_uint_t i, ngx_str_t *line)
+ngx_http_capture_records(ngx_http_capture_filter_t *f,
+    ngx_http_capture_transform_t *t, ngx_http_capture_accepted_t *a,
+    ngx_http_capture_record_pt take, void *data)
 {
+    u_char       *p, *end, *nl;
     cap_buf_t     b;
+    ngx_str_t     line;
+    ngx_uint_t    i;
     cap_error_t   err;
     cap_event_t  *ev, copy;
     cap_batch_t   one;
 
-    if (!t->on || i >= a->batch->nevents) {
-        return NGX_OK;
+    p = a->records->data;
+    end = p + a->records->len;
+
+    /* line i is the record of event i */
+
+    for (i = 0; p < end && i < a->batch->nevents; i++, p = nl + 1) {
+        nl = ngx_strlchr(p, end, '\n');
+        if (nl == NULL) {
+            nl = end;
+        }
+
+        if (!ngx_http_capture_filter_match(f, &a->batch->events[i])) {
+            continue;
+        }
+
+        line.data = p;
+        line.len = nl - p;
+
+        if (t->on) {
+            ev = ngx_http_capture_transform(t, a, &a->batch->events[i],
+                                            &copy);
+            if (ev == NULL) {
+                return NGX_ERROR;
+            }
+
+            one = *a->batch;
+            one.events = ev;
+            one.nevents = 1;
+
+            if (cap_buf_init(&b, a->pool, line.len + 64, 0) != CAP_OK
+                || cap_record_encode(&b, &one, (size_t) -1, &err) != CAP_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            line.data = b.data;
+            line.len = b.len - 1;
+        }
+
+        if (take(data, &line) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
-
-    ev = ngx_http_capture_transform(t, a, &a->batch->events[i], &copy);
-    if (ev == NULL) {
-        return NGX_ERROR;
-    }
-
-    one = *a->batch;
-    one.events = ev;
-    one.nevents = 1;
-
-    if (cap_buf_init(&b, a->pool, line->len + 64, 0) != CAP_OK
-        || cap_record_encode(&b, &one, (size_t) -1, &err) != CAP_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    line->data = b.data;
-    line->len = b.len - 1;
 
     return NGX_OK;
 }

@@ -25,6 +25,7 @@ static char *ngx_http_capture_webhook_headers(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest, ngx_http_capture_webhook_t *wh);
 static ngx_int_t ngx_http_capture_webhook_deliver(ngx_http_request_t *r,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a);
+static ngx_int_t ngx_http_capture_webhook_item(void *data, ngx_str_t *line);
 static ngx_int_t ngx_http_capture_webhook_send(ngx_http_capture_queue_t *q,
     ngx_http_capture_batch_t *b, CURL *easy);
 
@@ -192,62 +193,40 @@ ngx_http_capture_webhook_headers(ngx_conf_t *cf,
 }
 
 
-/*
- * The canonical records, one a line: each line is an item; with a
- * transform, the record of the destination's copy of the event.
- */
+/* each canonical record the destination takes is an item */
 
 static ngx_int_t
 ngx_http_capture_webhook_deliver(ngx_http_request_t *r,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a)
 {
-    u_char                      *p, *end, *nl;
-    ngx_str_t                    none, line;
-    ngx_uint_t                   i;
-    ngx_http_capture_item_t     *item;
     ngx_http_capture_webhook_t  *wh = dest->data;
+
+    (void) r;
+
+    return ngx_http_capture_records(&wh->remote.queue.filter,
+                                    &wh->remote.queue.transform, a,
+                                    ngx_http_capture_webhook_item, wh);
+}
+
+
+static ngx_int_t
+ngx_http_capture_webhook_item(void *data, ngx_str_t *line)
+{
+    ngx_http_capture_webhook_t *wh = data;
+
+    ngx_str_t                 none;
+    ngx_http_capture_item_t  *item;
 
     ngx_str_null(&none);
 
-    p = a->records->data;
-    end = p + a->records->len;
-
-    /* line i is the record of event i */
-
-    for (i = 0; p < end; i++, p = nl + 1) {
-        nl = ngx_strlchr(p, end, '\n');
-        if (nl == NULL) {
-            nl = end;
-        }
-
-        if (i < a->batch->nevents
-            && !ngx_http_capture_filter_match(&wh->remote.queue.filter,
-                                              &a->batch->events[i]))
-        {
-            continue;
-        }
-
-        line.data = p;
-        line.len = nl - p;
-
-        if (ngx_http_capture_transform_record(&wh->remote.queue.transform, a,
-                                              i, &line)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        item = ngx_http_capture_queue_item(wh->remote.q, line.len, &none);
-        if (item == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(item->data, line.data, line.len);
-
-        ngx_http_capture_queue_push(wh->remote.q, item);
+    item = ngx_http_capture_queue_item(wh->remote.q, line->len, &none);
+    if (item == NULL) {
+        return NGX_ERROR;
     }
 
-    (void) r;
+    ngx_memcpy(item->data, line->data, line->len);
+
+    ngx_http_capture_queue_push(wh->remote.q, item);
 
     return NGX_OK;
 }

@@ -81,8 +81,7 @@ typedef struct {
     cap_segment_in_present(obj, key, sizeof(key) - 1)
 
 #define cap_segment_in_add_literal(pool, obj, key, v)                        \
-    cap_segment_in_add(pool, obj, (const cap_uchar_t *) key,                 \
-                       sizeof(key) - 1, v)
+    cap_json_append(pool, obj, (const cap_uchar_t *) key, sizeof(key) - 1, v)
 
 #define cap_segment_in_fill_literal(in, name, v)                             \
     cap_segment_in_fill(in, (const cap_uchar_t *) name, sizeof(name) - 1, v)
@@ -112,8 +111,6 @@ static void cap_segment_in_derive(const cap_uchar_t *p, size_t len,
 static cap_json_t *cap_segment_in_id(cap_json_t *v, cap_json_t *s);
 static cap_json_t *cap_segment_in_present(cap_json_t *obj, const char *key,
     size_t len);
-static cap_json_t *cap_segment_in_add(cap_pool_t *pool, cap_json_t *obj,
-    const cap_uchar_t *key, size_t len, cap_json_t *value);
 
 
 /* by cap_segment_kind_t */
@@ -556,7 +553,7 @@ cap_segment_in_message(cap_segment_in_t *in, cap_json_t *batch,
     memset(&node, 0, sizeof(cap_json_t));
     node.type = CAP_JSON_OBJECT;
 
-    ev = cap_segment_in_add(in->pool, batch, NULL, 0, &node);
+    ev = cap_json_append(in->pool, batch, NULL, 0, &node);
     if (ev == NULL) {
         goto nomem;
     }
@@ -792,8 +789,7 @@ cap_segment_in_copy(cap_segment_in_t *in)
     cap_json_t  *v;
 
     for (v = in->src ? in->src->first : NULL; v != NULL; v = v->next) {
-        if (cap_segment_in_add(in->pool, in->props, v->key.data, v->key.len,
-                               v)
+        if (cap_json_append(in->pool, in->props, v->key.data, v->key.len, v)
             == NULL)
         {
             return CAP_ERROR;
@@ -827,8 +823,8 @@ cap_segment_in_page(cap_segment_in_t *in)
                                           f->key.len);
 
         if (field[i] != NULL
-            && cap_segment_in_add(in->pool, in->props, f->prop.data,
-                                  f->prop.len, field[i])
+            && cap_json_append(in->pool, in->props, f->prop.data,
+                               f->prop.len, field[i])
                == NULL)
         {
             return CAP_ERROR;
@@ -863,8 +859,7 @@ cap_segment_in_page(cap_segment_in_t *in)
             continue;
         }
 
-        if (cap_segment_in_add(in->pool, in->props, v->key.data, v->key.len,
-                               v)
+        if (cap_json_append(in->pool, in->props, v->key.data, v->key.len, v)
             == NULL)
         {
             return CAP_ERROR;
@@ -925,7 +920,7 @@ cap_segment_in_group(cap_segment_in_t *in)
             continue;
         }
 
-        if (cap_segment_in_add(in->pool, set, v->key.data, v->key.len, v)
+        if (cap_json_append(in->pool, set, v->key.data, v->key.len, v)
             == NULL)
         {
             return CAP_ERROR;
@@ -1138,39 +1133,3 @@ cap_segment_in_present(cap_json_t *obj, const char *key, size_t len)
 }
 
 
-/*
- * Appends a copy of "value" (the node: its children are shared) to an
- * object or an array, without looking for the key first: for members
- * that cannot be there yet, or duplicates copied as they are.  "key"
- * must outlive the tree.
- */
-
-static cap_json_t *
-cap_segment_in_add(cap_pool_t *pool, cap_json_t *obj, const cap_uchar_t *key,
-    size_t len, cap_json_t *value)
-{
-    cap_json_t  *v;
-
-    v = cap_alloc(pool, sizeof(cap_json_t));
-    if (v == NULL) {
-        return NULL;
-    }
-
-    *v = *value;
-
-    v->key.data = (cap_uchar_t *) key;
-    v->key.len = len;
-    v->next = NULL;
-
-    if (obj->last != NULL) {
-        obj->last->next = v;
-
-    } else {
-        obj->first = v;
-    }
-
-    obj->last = v;
-    obj->count++;
-
-    return v;
-}

@@ -66,6 +66,15 @@ cap_json_t *cap_json_get(cap_json_t *obj, const char *key, size_t len);
 cap_json_t *cap_json_set(cap_pool_t *pool, cap_json_t *obj,
     const cap_uchar_t *key, size_t len, cap_json_t *value);
 
+/*
+ * Appends a copy of "value" (the node: its children are shared) to an
+ * object or an array without looking for the key first: for members that
+ * cannot be there yet, or duplicates copied as they are.  "key" must
+ * outlive the tree.
+ */
+cap_json_t *cap_json_append(cap_pool_t *pool, cap_json_t *obj,
+    const cap_uchar_t *key, size_t len, cap_json_t *value);
+
 /* a new value of the given type, in the pool */
 cap_json_t *cap_json_new(cap_pool_t *pool, cap_json_type_t type);
 cap_json_t *cap_json_new_string(cap_pool_t *pool, const cap_uchar_t *s,

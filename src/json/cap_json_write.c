@@ -69,6 +69,16 @@ cap_json_set(cap_pool_t *pool, cap_json_t *obj, const cap_uchar_t *key,
         return v;
     }
 
+    return cap_json_append(pool, obj, key, len, value);
+}
+
+
+cap_json_t *
+cap_json_append(cap_pool_t *pool, cap_json_t *obj, const cap_uchar_t *key,
+    size_t len, cap_json_t *value)
+{
+    cap_json_t  *v;
+
     v = cap_alloc(pool, sizeof(cap_json_t));
     if (v == NULL) {
         return NULL;

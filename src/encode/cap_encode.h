@@ -23,6 +23,18 @@ int cap_record_encode(cap_buf_t *out, cap_batch_t *batch, size_t max_event,
 
 
 /*
+ * The reverse, for records read back (the spool): the records of one
+ * request ("len" bytes of lines, as cap_record_encode() wrote them) ->
+ * "batch", in the pool.  The batch's token, times and flags are those
+ * of its first record (all of a request's records share them).  Each
+ * event's properties_json points at its properties' text in "text",
+ * which must outlive the batch.  CAP_E_PARSE on anything else.
+ */
+int cap_record_decode(cap_pool_t *pool, cap_uchar_t *text, size_t len,
+    cap_batch_t *batch, cap_error_t *err);
+
+
+/*
  * PostHog's /batch/: one event object (no token: the body carries it),
  * and the body around a batch: {"api_key", "batch": [...], "sent_at"}.
  */

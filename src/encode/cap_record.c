@@ -10,6 +10,12 @@
 
 static int cap_record_one(cap_buf_t *b, cap_batch_t *batch,
     cap_event_t *ev, cap_uchar_t *now, size_t now_len, size_t *props);
+static int cap_record_read(cap_pool_t *pool, cap_uchar_t *p, size_t len,
+    cap_batch_t *batch, cap_event_t *ev, cap_error_t *err);
+static int cap_record_string(cap_json_t *obj, const char *key, size_t len,
+    cap_str_t *s);
+static int cap_record_time(cap_json_t *obj, const char *key, size_t len,
+    cap_msec_t *ms);
 
 
 int
@@ -122,4 +128,172 @@ cap_record_one(cap_buf_t *b, cap_batch_t *batch, cap_event_t *ev,
     }
 
     return CAP_OK;
+}
+
+
+int
+cap_record_decode(cap_pool_t *pool, cap_uchar_t *text, size_t len,
+    cap_batch_t *batch, cap_error_t *err)
+{
+    size_t        n;
+    cap_uchar_t  *p, *end, *nl;
+
+    memset(batch, 0, sizeof(cap_batch_t));
+
+    n = 0;
+    end = text + len;
+
+    for (p = text; p < end; p++) {
+        n += (*p == '\n');
+    }
+
+    if (n == 0 || end[-1] != '\n') {
+        return cap_error_set(err, CAP_E_PARSE,
+                             "records: not whole lines");
+    }
+
+    batch->events = cap_alloc(pool, n * sizeof(cap_event_t));
+    if (batch->events == NULL) {
+        return cap_error_set(err, CAP_E_NOMEM, "out of memory");
+    }
+
+    for (p = text; p < end; p = nl + 1) {
+        nl = memchr(p, '\n', end - p);
+
+        if (cap_record_read(pool, p, nl - p, batch,
+                            &batch->events[batch->nevents], err)
+            != CAP_OK)
+        {
+            return CAP_ERROR;
+        }
+
+        batch->nevents++;
+    }
+
+    return CAP_OK;
+}
+
+
+static int
+cap_record_read(cap_pool_t *pool, cap_uchar_t *p, size_t len,
+    cap_batch_t *batch, cap_event_t *ev, cap_error_t *err)
+{
+    cap_str_t     s, token;
+    cap_msec_t    ms;
+    cap_json_t   *obj, *v;
+    cap_uchar_t  *at, *q;
+
+    static const char  props[] = ",\"properties\":";
+
+    /*
+     * The properties are the last member, after members whose strings
+     * cannot hold an unescaped quote: the first ',"properties":' is
+     * theirs, and their text runs to the line's closing brace.
+     */
+
+    at = NULL;
+
+    for (q = p; len >= sizeof(props) && q <= p + len - sizeof(props); q++) {
+        if (*q == ',' && memcmp(q, props, sizeof(props) - 1) == 0) {
+            at = q;
+            break;
+        }
+    }
+
+    if (at == NULL || p[len - 1] != '}') {
+        goto invalid;
+    }
+
+    ev->properties_json.data = at + sizeof(props) - 1;
+    ev->properties_json.len = (p + len - 1) - ev->properties_json.data;
+    ev->properties_at = 0;
+
+    obj = cap_json_parse(pool, p, len, err);
+    if (obj == NULL) {
+        return CAP_ERROR;
+    }
+
+    if (obj->type != CAP_JSON_OBJECT
+        || cap_record_string(obj, "uuid", 4, &s) != CAP_OK
+        || s.len != CAP_UUID_LEN
+        || cap_record_string(obj, "event", 5, &ev->event) != CAP_OK
+        || cap_record_string(obj, "distinct_id", 11, &ev->distinct_id)
+           != CAP_OK
+        || cap_record_string(obj, "token", 5, &token) != CAP_OK
+        || cap_record_time(obj, "timestamp", 9, &ev->timestamp) != CAP_OK)
+    {
+        goto invalid;
+    }
+
+    memcpy(ev->uuid, s.data, CAP_UUID_LEN);
+
+    ev->properties = cap_json_get_literal(obj, "properties");
+    if (ev->properties == NULL || ev->properties->type != CAP_JSON_OBJECT) {
+        goto invalid;
+    }
+
+    if (batch->nevents) {
+        return CAP_OK;
+    }
+
+    /* the request's: from its first record */
+
+    batch->token = token;
+
+    if (cap_record_time(obj, "now", 3, &batch->now) != CAP_OK) {
+        goto invalid;
+    }
+
+    v = cap_json_get_literal(obj, "sent_at");
+
+    if (v != NULL && v->type == CAP_JSON_STRING) {
+        if (cap_time_parse(v->str.data, v->str.len, &ms) != CAP_OK) {
+            goto invalid;
+        }
+
+        batch->sent_at = ms;
+        batch->has_sent_at = 1;
+    }
+
+    v = cap_json_get_literal(obj, "historical_migration");
+    batch->historical_migration = (v != NULL && v->type == CAP_JSON_TRUE);
+
+    return CAP_OK;
+
+invalid:
+
+    return cap_error_set(err, CAP_E_PARSE, "records: record %zu is not a "
+                         "canonical record", batch->nevents);
+}
+
+
+static int
+cap_record_string(cap_json_t *obj, const char *key, size_t len,
+    cap_str_t *s)
+{
+    cap_json_t  *v;
+
+    v = cap_json_get(obj, key, len);
+
+    if (v == NULL || v->type != CAP_JSON_STRING) {
+        return CAP_ERROR;
+    }
+
+    *s = v->str;
+
+    return CAP_OK;
+}
+
+
+static int
+cap_record_time(cap_json_t *obj, const char *key, size_t len,
+    cap_msec_t *ms)
+{
+    cap_str_t  s;
+
+    if (cap_record_string(obj, key, len, &s) != CAP_OK) {
+        return CAP_ERROR;
+    }
+
+    return cap_time_parse(s.data, s.len, ms);
 }

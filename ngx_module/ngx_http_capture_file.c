@@ -29,7 +29,7 @@ typedef struct {
 
 static char *ngx_http_capture_file_init(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest);
-static ngx_int_t ngx_http_capture_file_deliver(ngx_http_request_t *r,
+static ngx_int_t ngx_http_capture_file_deliver(ngx_log_t *log,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a);
 static ngx_int_t ngx_http_capture_file_records(ngx_http_capture_file_t *f,
     ngx_http_capture_accepted_t *a, ngx_str_t *out, ngx_uint_t *nevents);
@@ -97,7 +97,7 @@ ngx_http_capture_file_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
 
 
 static ngx_int_t
-ngx_http_capture_file_deliver(ngx_http_request_t *r,
+ngx_http_capture_file_deliver(ngx_log_t *log,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a)
 {
     u_char                   *records;
@@ -126,7 +126,7 @@ ngx_http_capture_file_deliver(ngx_http_request_t *r,
     }
 
     if (f->file->fd == NGX_INVALID_FILE) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_ERR, log, 0,
                       "capture destination \"%V\": \"%V\" is not open",
                       &dest->name, &f->file->name);
         return NGX_ERROR;
@@ -140,14 +140,14 @@ ngx_http_capture_file_deliver(ngx_http_request_t *r,
 
     if (n == -1) {
         err = ngx_errno;
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, err,
+        ngx_log_error(NGX_LOG_ERR, log, err,
                       "capture destination \"%V\": write() to \"%V\" "
                       "failed, %ui events not written",
                       &dest->name, &f->file->name, nevents);
         return NGX_ERROR;
     }
 
-    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+    ngx_log_error(NGX_LOG_ALERT, log, 0,
                   "capture destination \"%V\": write() to \"%V\" was "
                   "incomplete: %z of %uz", &dest->name, &f->file->name,
                   n, len);

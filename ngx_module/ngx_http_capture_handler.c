@@ -529,7 +529,7 @@ ngx_http_capture_deliver(ngx_http_request_t *r,
     rc = NGX_OK;
 
     for (i = 0; i < cplcf->dests->nelts; i++) {
-        if (dest[i]->type->deliver(r, dest[i], a) != NGX_OK) {
+        if (dest[i]->type->deliver(r->connection->log, dest[i], a) != NGX_OK) {
             rc = NGX_ERROR;
         }
     }

@@ -56,7 +56,7 @@ typedef struct {
                                           ngx_http_capture_dest_t *dest);
     ngx_int_t                     (*room)(ngx_http_capture_dest_t *dest,
                                           ngx_http_capture_accepted_t *a);
-    ngx_int_t                     (*deliver)(ngx_http_request_t *r,
+    ngx_int_t                     (*deliver)(ngx_log_t *log,
                                              ngx_http_capture_dest_t *dest,
                                              ngx_http_capture_accepted_t *a);
     ngx_int_t                     (*init_process)(ngx_cycle_t *cycle,

@@ -20,7 +20,7 @@ typedef struct {
 
 static char *ngx_http_capture_posthog_init(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest);
-static ngx_int_t ngx_http_capture_posthog_deliver(ngx_http_request_t *r,
+static ngx_int_t ngx_http_capture_posthog_deliver(ngx_log_t *log,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a);
 static ngx_int_t ngx_http_capture_posthog_send(ngx_http_capture_queue_t *q,
     ngx_http_capture_batch_t *b, CURL *easy);
@@ -99,7 +99,7 @@ ngx_http_capture_posthog_init(ngx_conf_t *cf, ngx_http_capture_dest_t *dest)
 /* the canonical records are a fair measure of what the events take */
 
 static ngx_int_t
-ngx_http_capture_posthog_deliver(ngx_http_request_t *r,
+ngx_http_capture_posthog_deliver(ngx_log_t *log,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a)
 {
     size_t                       i;
@@ -155,8 +155,6 @@ ngx_http_capture_posthog_deliver(ngx_http_request_t *r,
     }
 
     cap_free(ngx_http_capture_heap(), b.data);
-
-    (void) r;
 
     return rc;
 }

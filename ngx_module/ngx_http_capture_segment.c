@@ -31,7 +31,7 @@ static char *ngx_http_capture_rudder_init(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest);
 static char *ngx_http_capture_segment_conf(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest, ngx_http_capture_segment_t *sg);
-static ngx_int_t ngx_http_capture_segment_deliver(ngx_http_request_t *r,
+static ngx_int_t ngx_http_capture_segment_deliver(ngx_log_t *log,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a);
 static ngx_int_t ngx_http_capture_segment_send(ngx_http_capture_queue_t *q,
     ngx_http_capture_batch_t *b, CURL *easy);
@@ -201,7 +201,7 @@ ngx_http_capture_segment_conf(ngx_conf_t *cf, ngx_http_capture_dest_t *dest,
  */
 
 static ngx_int_t
-ngx_http_capture_segment_deliver(ngx_http_request_t *r,
+ngx_http_capture_segment_deliver(ngx_log_t *log,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a)
 {
     size_t                       i;
@@ -249,7 +249,7 @@ ngx_http_capture_segment_deliver(ngx_http_request_t *r,
                 break;
             }
 
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+            ngx_log_error(NGX_LOG_WARN, log, 0,
                           "capture destination \"%V\": message of event "
                           "%*s dropped for its size: %s", &dest->name,
                           (size_t) CAP_UUID_LEN, batch->events[i].uuid,

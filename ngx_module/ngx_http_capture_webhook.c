@@ -23,7 +23,7 @@ static char *ngx_http_capture_webhook_init(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest);
 static char *ngx_http_capture_webhook_headers(ngx_conf_t *cf,
     ngx_http_capture_dest_t *dest, ngx_http_capture_webhook_t *wh);
-static ngx_int_t ngx_http_capture_webhook_deliver(ngx_http_request_t *r,
+static ngx_int_t ngx_http_capture_webhook_deliver(ngx_log_t *log,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a);
 static ngx_int_t ngx_http_capture_webhook_item(void *data, ngx_str_t *line);
 static ngx_int_t ngx_http_capture_webhook_send(ngx_http_capture_queue_t *q,
@@ -196,12 +196,10 @@ ngx_http_capture_webhook_headers(ngx_conf_t *cf,
 /* each canonical record the destination takes is an item */
 
 static ngx_int_t
-ngx_http_capture_webhook_deliver(ngx_http_request_t *r,
+ngx_http_capture_webhook_deliver(ngx_log_t *log,
     ngx_http_capture_dest_t *dest, ngx_http_capture_accepted_t *a)
 {
     ngx_http_capture_webhook_t  *wh = dest->data;
-
-    (void) r;
 
     return ngx_http_capture_records(&wh->remote.queue.filter,
                                     &wh->remote.queue.transform, a,

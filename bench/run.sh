@@ -11,7 +11,10 @@
 #   hang     the same while the destination accepts connections and never
 #            answers (capture latency must not change)
 #   floor    inflate + yajl parse of the payload in a C loop
+#   fanout   CPU per event with one, two and three remote destinations
+#            (bench/fanout.sh)
 # The payload is a posthog-js-like gzip batch of 10 events.
+# BENCH=main runs all but fanout, BENCH=fanout only fanout (default: all).
 
 set -euo pipefail
 
@@ -20,6 +23,13 @@ dir=$root/build/bench
 secs=${BENCH_SECONDS:-8}
 conns=${BENCH_CONNECTIONS:-16}
 port=${BENCH_PORT:-18481}
+bench=${BENCH:-all}
+
+case $bench in
+    all|main) ;;
+    fanout) exec bash "$root/bench/fanout.sh" ;;
+    *) echo "bench: BENCH is all, main or fanout, not \"$bench\""; exit 2 ;;
+esac
 
 command -v wrk >/dev/null || {
     echo "bench: installing wrk"
@@ -184,3 +194,11 @@ awk -v f="$rps_capture" -v p="$rps_posthog" -v h="$rps_hang" 'BEGIN {
            "(aim: at most 1.25); with the destination hanging %.2f\n",
            f / p, f / h;
 }'
+
+if [ "$bench" = all ]; then
+    stop
+    trap - EXIT
+    sleep 1.5   # the drain of the hanging destination (1s)
+    echo
+    bash "$root/bench/fanout.sh"
+fi

@@ -168,7 +168,7 @@ ngx_http_capture_records(ngx_http_capture_filter_t *f,
     /* line i is the record of event i */
 
     for (i = 0; p < end && i < a->batch->nevents; i++, p = nl + 1) {
-        nl = ngx_strlchr(p, end, '\n');
+        nl = memchr(p, '\n', end - p);
         if (nl == NULL) {
             nl = end;
         }

@@ -2,7 +2,10 @@
 #
 #   make            build build/ngx_http_capture_module.so for Debian's nginx
 #   make deps       install what is missing (apt, npm ci)
-#   make test       unit, integration and SDK tests (installs deps first)
+#   make test       unit, integration and SDK tests, and the fault suite's
+#                   short form (installs deps first)
+#   make faults     the fault suite, long form (t/faults/, FAULTS_LONG=1):
+#                   outages of 30 s, 20 reloads, a 1M-event backlog
 #   make test-asan  the same against an AddressSanitizer build
 #   make test-static the integration tests against nginx built from source
 #                   with the module compiled in (--add-module)
@@ -31,6 +34,9 @@ UNIT_CFLAGS := -std=gnu99 -g -O1 -Wall -Wextra -Wno-unused-parameter \
                -fno-omit-frame-pointer -fno-sanitize-recover=all
 LIBS        := -lyajl -lz
 
+FAULTS      := $(wildcard t/faults/*.t)
+FAULTS_REPORT ?= $(ABS_BUILD)/faults/report.txt
+
 FUZZ_SRCS   := $(wildcard t/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst t/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_SECONDS ?= 60
@@ -48,7 +54,7 @@ export CAPTURE_NGINX
 
 
 .PHONY: all module asan deps test test-unit test-integration test-asan \
-        test-static demo bench fuzz clean
+        test-static faults demo bench fuzz clean
 
 all: module
 
@@ -101,7 +107,7 @@ deps:
 
 # tests
 
-$(BUILD)/unit/%: t/unit/%.c t/unit/tap.h $(CORE_SRCS) $(CORE_HDRS)
+$(BUILD)/unit/%: t/unit/%.c $(wildcard t/unit/*.h) $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(BUILD)/unit
 	$(CC) $(UNIT_CFLAGS) -o $@ $< $(CORE_SRCS) $(LIBS)
 
@@ -114,29 +120,40 @@ test-unit: $(UNIT_BINS) $(BUILD)/vectors/.done
 	CAP_VECTORS=$(BUILD)/vectors $(PROVE) $(PROVE_FLAGS) -e '' $(UNIT_BINS)
 
 test-integration: module
-	CAPTURE_MODULE=$(MODULE_PATH) $(PROVE) $(PROVE_FLAGS) t/*.t
+	CAPTURE_MODULE=$(MODULE_PATH) $(PROVE) $(PROVE_FLAGS) t/*.t $(FAULTS)
 
 test: deps
 	@$(MAKE) --no-print-directory module $(UNIT_BINS) $(BUILD)/vectors/.done
 	CAP_VECTORS=$(BUILD)/vectors CAPTURE_MODULE=$(MODULE_PATH) \
-	    $(PROVE) $(PROVE_FLAGS) -e '' $(UNIT_BINS) t/*.t
+	    $(PROVE) $(PROVE_FLAGS) -e '' $(UNIT_BINS) t/*.t $(FAULTS)
 
 test-asan: deps
 	@$(MAKE) --no-print-directory asan
 	CAPTURE_MODULE=$(ASAN_PATH) CAPTURE_ASAN=1 \
-	    $(PROVE) $(PROVE_FLAGS) -e '' t/*.t
+	    $(PROVE) $(PROVE_FLAGS) -e '' t/*.t $(FAULTS)
 
 test-static: deps
 	@bash scripts/static.sh
 	CAPTURE_MODULE=none CAPTURE_NGINX=$(ABS_BUILD)/static/nginx \
-	    $(PROVE) $(PROVE_FLAGS) -e '' $(filter-out t/sdk_%,$(wildcard t/*.t))
+	    $(PROVE) $(PROVE_FLAGS) -e '' $(filter-out t/sdk_%,$(wildcard t/*.t)) \
+	    $(FAULTS)
+
+# the fault suite's long form; the table of every scenario is printed at
+# the end and kept in $(FAULTS_REPORT)
+
+faults: deps
+	@$(MAKE) --no-print-directory module
+	@mkdir -p $(dir $(FAULTS_REPORT)) && rm -f $(FAULTS_REPORT)
+	@FAULTS_LONG=1 FAULTS_REPORT=$(FAULTS_REPORT) \
+	    CAPTURE_MODULE=$(MODULE_PATH) $(PROVE) $(PROVE_FLAGS) $(FAULTS); \
+	    status=$$?; echo; cat $(FAULTS_REPORT) 2>/dev/null; exit $$status
 
 
 # fuzzing (clang's libFuzzer)
 
-$(BUILD)/fuzz/%: t/fuzz/%.c $(CORE_SRCS) $(CORE_HDRS)
+$(BUILD)/fuzz/%: t/fuzz/%.c $(wildcard t/unit/*.h) $(CORE_SRCS) $(CORE_HDRS)
 	@mkdir -p $(BUILD)/fuzz
-	clang -g -O1 -Isrc -fsanitize=fuzzer,address,undefined -o $@ $< \
+	clang -g -O1 -Isrc -It/unit -fsanitize=fuzzer,address,undefined -o $@ $< \
 	    $(CORE_SRCS) $(LIBS)
 
 fuzz: $(FUZZ_BINS)

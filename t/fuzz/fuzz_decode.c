@@ -16,39 +16,16 @@
 #include <stdlib.h>
 #include <zlib.h>
 
+#include "pool.h"
 #include "decode/cap_decode.h"
 
 
 #define FUZZ_ZLIB_STATE  (64 * 1024)
 
 
-typedef struct fuzz_block_s  fuzz_block_t;
-
-struct fuzz_block_s {
-    fuzz_block_t  *prev;
-    fuzz_block_t  *next;
-    size_t         size;
-    size_t         pad;
-};
-
-
-typedef struct {
-    fuzz_block_t   head;
-    size_t         live;
-    size_t         peak;
-    size_t         nlive;
-    size_t         nallocs;
-    size_t         fail_at;
-    cap_pool_t     pool;
-} fuzz_pool_t;
-
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void fuzz_pool_init(fuzz_pool_t *fp, size_t fail_at);
-static void *fuzz_alloc(void *data, size_t size);
-static void fuzz_free(void *data, void *p);
-static void fuzz_pool_destroy(fuzz_pool_t *fp);
+static void fuzz_pool_init(test_pool_t *fp, size_t fail_at);
 static void fuzz_pipeline(const uint8_t *p, size_t n, unsigned flags,
     size_t max, size_t fail_at);
 static void fuzz_base64(const uint8_t *p, size_t n, size_t fail_at);
@@ -57,7 +34,7 @@ static void fuzz_gzip(const uint8_t *p, size_t n, unsigned flags,
     size_t max, size_t fail_at);
 static void fuzz_lz64(const uint8_t *p, size_t n, size_t max,
     size_t fail_at);
-static void fuzz_check_error(fuzz_pool_t *fp, cap_error_t *err,
+static void fuzz_check_error(test_pool_t *fp, cap_error_t *err,
     const char *what);
 static int fuzz_utf8_valid(const cap_uchar_t *p, size_t len);
 static void fuzz_fail(const char *what);
@@ -134,7 +111,7 @@ fuzz_pipeline(const uint8_t *p, size_t n, unsigned flags, size_t max,
     size_t         k;
     cap_str_t      json;
     cap_error_t    err;
-    fuzz_pool_t    fp;
+    test_pool_t    fp;
     cap_payload_t  in;
 
     memset(&in, 0, sizeof(cap_payload_t));
@@ -199,7 +176,7 @@ fuzz_pipeline(const uint8_t *p, size_t n, unsigned flags, size_t max,
         fuzz_fail("pipeline: peak memory");
     }
 
-    fuzz_pool_destroy(&fp);
+    test_pool_reset(&fp);
 }
 
 
@@ -212,7 +189,7 @@ fuzz_base64(const uint8_t *p, size_t n, size_t fail_at)
     cap_str_t     out;
     cap_uchar_t  *enc, *d;
     cap_error_t   err;
-    fuzz_pool_t   fp;
+    test_pool_t   fp;
 
     static const char  alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -232,7 +209,7 @@ fuzz_base64(const uint8_t *p, size_t n, size_t fail_at)
 
     (void) cap_base64_is_strict(p, n);
 
-    fuzz_pool_destroy(&fp);
+    test_pool_reset(&fp);
 
     /* the round trip, padded or not */
 
@@ -287,7 +264,7 @@ fuzz_base64(const uint8_t *p, size_t n, size_t fail_at)
         fuzz_fail("base64: padded output not strict");
     }
 
-    fuzz_pool_destroy(&fp);
+    test_pool_reset(&fp);
     free(enc);
 }
 
@@ -297,7 +274,7 @@ fuzz_form(const uint8_t *p, size_t n, size_t fail_at)
 {
     int          rc;
     cap_str_t    out, v;
-    fuzz_pool_t  fp;
+    test_pool_t  fp;
 
     fuzz_pool_init(&fp, fail_at);
 
@@ -325,7 +302,7 @@ fuzz_form(const uint8_t *p, size_t n, size_t fail_at)
     (void) cap_gzip_is_magic(p, n);
     (void) cap_compression_parse(p, n);
 
-    fuzz_pool_destroy(&fp);
+    test_pool_reset(&fp);
 }
 
 
@@ -340,7 +317,7 @@ fuzz_gzip(const uint8_t *p, size_t n, unsigned flags, size_t max,
     cap_str_t     out;
     cap_uchar_t  *gz;
     cap_error_t   err;
-    fuzz_pool_t   fp;
+    test_pool_t   fp;
 
     fuzz_pool_init(&fp, fail_at);
 
@@ -364,7 +341,7 @@ fuzz_gzip(const uint8_t *p, size_t n, unsigned flags, size_t max,
         fuzz_fail("gzip: peak over max + zlib");
     }
 
-    fuzz_pool_destroy(&fp);
+    test_pool_reset(&fp);
 
     /* the round trip: gzip or zlib by flags, exact limit and one less */
 
@@ -411,7 +388,7 @@ fuzz_gzip(const uint8_t *p, size_t n, unsigned flags, size_t max,
         }
     }
 
-    fuzz_pool_destroy(&fp);
+    test_pool_reset(&fp);
     free(gz);
 }
 
@@ -422,7 +399,7 @@ fuzz_lz64(const uint8_t *p, size_t n, size_t max, size_t fail_at)
     int          rc;
     cap_str_t    out;
     cap_error_t  err;
-    fuzz_pool_t  fp;
+    test_pool_t  fp;
 
     fuzz_pool_init(&fp, fail_at);
 
@@ -450,12 +427,12 @@ fuzz_lz64(const uint8_t *p, size_t n, size_t max, size_t fail_at)
         fuzz_fail("lz64: peak memory");
     }
 
-    fuzz_pool_destroy(&fp);
+    test_pool_reset(&fp);
 }
 
 
 static void
-fuzz_check_error(fuzz_pool_t *fp, cap_error_t *err, const char *what)
+fuzz_check_error(test_pool_t *fp, cap_error_t *err, const char *what)
 {
     if (fp->live != 0) {
         fprintf(stderr, "%s: %zu bytes left after \"%s\"\n", what, fp->live,
@@ -549,93 +526,17 @@ fuzz_fail(const char *what)
 }
 
 
-/* the allocator: tracked, and allocation number "fail_at" fails */
+/*
+ * The allocator: tracked, and allocation number "fail_at" fails; one of
+ * more than 256 MB, or one that malloc() cannot make, aborts the run.
+ */
 
 static void
-fuzz_pool_init(fuzz_pool_t *fp, size_t fail_at)
+fuzz_pool_init(test_pool_t *fp, size_t fail_at)
 {
-    memset(fp, 0, sizeof(fuzz_pool_t));
+    test_pool_init(fp, 1);
 
-    fp->head.prev = &fp->head;
-    fp->head.next = &fp->head;
     fp->fail_at = fail_at;
-
-    fp->pool.alloc = fuzz_alloc;
-    fp->pool.free = fuzz_free;
-    fp->pool.data = fp;
-}
-
-
-static void *
-fuzz_alloc(void *data, size_t size)
-{
-    fuzz_pool_t   *fp;
-    fuzz_block_t  *b;
-
-    fp = data;
-
-    if (++fp->nallocs == fp->fail_at) {
-        return NULL;
-    }
-
-    if (size > 256 * 1024 * 1024) {
-        fprintf(stderr, "allocation of %zu bytes\n", size);
-        fuzz_fail("huge allocation");
-    }
-
-    b = malloc(sizeof(fuzz_block_t) + size);
-    if (b == NULL) {
-        fuzz_fail("malloc");
-    }
-
-    b->size = size;
-    b->next = fp->head.next;
-    b->prev = &fp->head;
-    fp->head.next->prev = b;
-    fp->head.next = b;
-
-    fp->live += size;
-    fp->nlive++;
-
-    if (fp->live > fp->peak) {
-        fp->peak = fp->live;
-    }
-
-    return b + 1;
-}
-
-
-static void
-fuzz_free(void *data, void *p)
-{
-    fuzz_pool_t   *fp;
-    fuzz_block_t  *b;
-
-    fp = data;
-    b = (fuzz_block_t *) p - 1;
-
-    b->prev->next = b->next;
-    b->next->prev = b->prev;
-
-    fp->live -= b->size;
-    fp->nlive--;
-
-    free(b);
-}
-
-
-static void
-fuzz_pool_destroy(fuzz_pool_t *fp)
-{
-    fuzz_block_t  *b, *next;
-
-    for (b = fp->head.next; b != &fp->head; b = next) {
-        next = b->next;
-        free(b);
-    }
-
-    fp->head.prev = &fp->head;
-    fp->head.next = &fp->head;
-    fp->live = 0;
-    fp->nlive = 0;
+    fp->max = 256 * 1024 * 1024;
+    fp->strict = "fuzz_decode";
 }

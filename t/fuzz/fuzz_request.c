@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "pool.h"
+#include "util.h"
 #include "capture/cap_capture.h"
 #include "encode/cap_encode.h"
 
@@ -37,24 +39,8 @@
 #define NOW  1704164645000LL
 
 
-typedef union blk_u  blk_t;
-
-union blk_u {
-    struct {
-        blk_t       *prev;
-        blk_t       *next;
-    } l;
-    long double      align_ld;
-    long long        align_ll;
-    void            *align_p;
-};
-
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void *pool_alloc(void *data, size_t size);
-static void pool_free(void *data, void *p);
-static void pool_reset(void);
 static void fail(const char *what, const cap_uchar_t *p, size_t len);
 static void round_trip(cap_json_t *root);
 static void check_batch(cap_batch_t *batch);
@@ -62,12 +48,10 @@ static void check_records(cap_str_t *out, cap_batch_t *batch);
 static void check_transform(cap_event_t *ev, const cap_transform_t *t);
 static void check_members(cap_json_t *obj, const cap_transform_t *t,
     unsigned top);
-static int listed(const cap_str_t *names, size_t n, cap_str_t *key);
-static int is_digest(cap_json_t *v);
 
 
-static blk_t       *blocks;
-static cap_pool_t   pool = { pool_alloc, pool_free, NULL };
+/* every block is freed after each input */
+static test_pool_t  tp = TEST_POOL(tp, test_pool_free);
 
 static cap_str_t    tokens[] = {
     cap_string("phc_test"),
@@ -162,7 +146,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* the body in a block of its exact size: no NUL after it */
 
-    body = pool_alloc(NULL, size ? size : 1);
+    body = test_pool_alloc(&tp, size ? size : 1);
     if (body == NULL) {
         return 0;
     }
@@ -171,14 +155,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(&err, 0, sizeof(cap_error_t));
 
-    root = cap_json_parse(&pool, body, size, &err);
+    root = cap_json_parse(&tp.pool, body, size, &err);
 
     if (root == NULL) {
         if (err.code != CAP_E_PARSE && err.code != CAP_E_NOMEM) {
             fail("cap_json_parse failed without CAP_E_PARSE", body, size);
         }
 
-        pool_reset();
+        test_pool_reset(&tp);
         return 0;
     }
 
@@ -188,7 +172,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(&err, 0, sizeof(cap_error_t));
 
-    rc = cap_request_parse(&pool, &req, root, &batch, &err);
+    rc = cap_request_parse(&tp.pool, &req, root, &batch, &err);
 
     if (rc != CAP_OK) {
         if (rc != CAP_ERROR || err.code == CAP_E_NONE
@@ -197,14 +181,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fail("cap_request_parse failed without an error", body, size);
         }
 
-        pool_reset();
+        test_pool_reset(&tp);
         return 0;
     }
 
     check_batch(&batch);
 
-    if (cap_buf_init(&b, &pool, 256, 0) != CAP_OK) {
-        pool_reset();
+    if (cap_buf_init(&b, &tp.pool, 256, 0) != CAP_OK) {
+        test_pool_reset(&tp);
         return 0;
     }
 
@@ -229,85 +213,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_transform(&batch.events[i], &transforms[i % 2]);
     }
 
-    pool_reset();
+    test_pool_reset(&tp);
 
     return 0;
-}
-
-
-static void *
-pool_alloc(void *data, size_t size)
-{
-    blk_t  *b;
-
-    b = malloc(sizeof(blk_t) + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->l.prev = NULL;
-    b->l.next = blocks;
-
-    if (blocks != NULL) {
-        blocks->l.prev = b;
-    }
-
-    blocks = b;
-
-    return b + 1;
-}
-
-
-static void
-pool_free(void *data, void *p)
-{
-    blk_t  *b;
-
-    b = (blk_t *) p - 1;
-
-    if (b->l.prev != NULL) {
-        b->l.prev->l.next = b->l.next;
-
-    } else {
-        blocks = b->l.next;
-    }
-
-    if (b->l.next != NULL) {
-        b->l.next->l.prev = b->l.prev;
-    }
-
-    free(b);
-}
-
-
-static void
-pool_reset(void)
-{
-    blk_t  *b, *next;
-
-    for (b = blocks; b != NULL; b = next) {
-        next = b->l.next;
-        free(b);
-    }
-
-    blocks = NULL;
 }
 
 
 static void
 fail(const char *what, const cap_uchar_t *p, size_t len)
 {
-    size_t  i;
-
-    fprintf(stderr, "fuzz_request: %s\n", what);
-
-    for (i = 0; i < len && i < 4096; i++) {
-        fprintf(stderr, "%02x", p[i]);
-    }
-
-    fprintf(stderr, "\n");
-
-    abort();
+    fuzz_failed("fuzz_request", what, p, len);
 }
 
 
@@ -318,8 +233,8 @@ round_trip(cap_json_t *root)
     cap_json_t   *again;
     cap_error_t   err;
 
-    if (cap_buf_init(&b1, &pool, 64, 0) != CAP_OK
-        || cap_buf_init(&b2, &pool, 64, 0) != CAP_OK)
+    if (cap_buf_init(&b1, &tp.pool, 64, 0) != CAP_OK
+        || cap_buf_init(&b2, &tp.pool, 64, 0) != CAP_OK)
     {
         return;
     }
@@ -334,7 +249,7 @@ round_trip(cap_json_t *root)
 
     memset(&err, 0, sizeof(cap_error_t));
 
-    again = cap_json_parse(&pool, b1.data, b1.len, &err);
+    again = cap_json_parse(&tp.pool, b1.data, b1.len, &err);
     if (again == NULL) {
         fprintf(stderr, "fuzz_request: %s\n", err.text);
         fail("the output of cap_json_write does not parse", b1.data, b1.len);
@@ -430,7 +345,7 @@ check_records(cap_str_t *out, cap_batch_t *batch)
 
         memset(&err, 0, sizeof(cap_error_t));
 
-        v = cap_json_parse(&pool, p, len, &err);
+        v = cap_json_parse(&tp.pool, p, len, &err);
         if (v == NULL) {
             fprintf(stderr, "fuzz_request: %s\n", err.text);
             fail("a record that does not parse", p, len);
@@ -444,7 +359,7 @@ check_records(cap_str_t *out, cap_batch_t *batch)
             fail("a record that is not the canonical object", p, len);
         }
 
-        if (cap_buf_init(&b, &pool, len + 1, 0) != CAP_OK) {
+        if (cap_buf_init(&b, &tp.pool, len + 1, 0) != CAP_OK) {
             return;
         }
 
@@ -472,15 +387,15 @@ check_transform(cap_event_t *ev, const cap_transform_t *t)
     cap_uchar_t  *did, c;
     cap_event_t   saved, out;
 
-    if (cap_buf_init(&before, &pool, 256, 0) != CAP_OK
-        || cap_buf_init(&after, &pool, 256, 0) != CAP_OK
-        || cap_buf_init(&copy, &pool, 256, 0) != CAP_OK
+    if (cap_buf_init(&before, &tp.pool, 256, 0) != CAP_OK
+        || cap_buf_init(&after, &tp.pool, 256, 0) != CAP_OK
+        || cap_buf_init(&copy, &tp.pool, 256, 0) != CAP_OK
         || cap_json_write(&before, ev->properties) != CAP_OK)
     {
         return;
     }
 
-    did = pool_alloc(NULL, ev->distinct_id.len + 1);
+    did = test_pool_alloc(&tp, ev->distinct_id.len + 1);
     if (did == NULL) {
         return;
     }
@@ -488,7 +403,7 @@ check_transform(cap_event_t *ev, const cap_transform_t *t)
     memcpy(did, ev->distinct_id.data, ev->distinct_id.len);
     saved = *ev;
 
-    rc = cap_transform_event(&pool, t, ev, &out);
+    rc = cap_transform_event(&tp.pool, t, ev, &out);
 
     /* the original, whatever the outcome */
 
@@ -618,52 +533,4 @@ check_members(cap_json_t *obj, const cap_transform_t *t, unsigned top)
     if (count != obj->count || last != obj->last) {
         fail("an object of the copy badly linked", NULL, 0);
     }
-}
-
-
-static int
-listed(const cap_str_t *names, size_t n, cap_str_t *key)
-{
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        if (names[i].len == key->len
-            && (key->len == 0
-                || memcmp(names[i].data, key->data, key->len) == 0))
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-/* a hash, or what is not hashed: null and "" */
-
-static int
-is_digest(cap_json_t *v)
-{
-    size_t       i;
-    cap_uchar_t  c;
-
-    if (v->type == CAP_JSON_NULL
-        || (v->type == CAP_JSON_STRING && v->str.len == 0))
-    {
-        return 1;
-    }
-
-    if (v->type != CAP_JSON_STRING || v->str.len != 64) {
-        return 0;
-    }
-
-    for (i = 0; i < 64; i++) {
-        c = v->str.data[i];
-
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return 0;
-        }
-    }
-
-    return 1;
 }

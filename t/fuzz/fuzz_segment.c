@@ -26,28 +26,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "pool.h"
+#include "util.h"
 #include "capture/cap_capture.h"
 
 
 #define NOW  1704164645000LL
 
 
-typedef union blk_u  blk_t;
-
-union blk_u {
-    struct {
-        blk_t       *next;
-    } l;
-    long double      align_ld;
-    long long        align_ll;
-    void            *align_p;
-};
-
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void *pool_alloc(void *data, size_t size);
-static void pool_reset(void);
 static void fail(const char *what, const cap_uchar_t *p, size_t len);
 static cap_str_t write_tree(cap_json_t *v);
 static void check_result(cap_json_t *out, size_t messages,
@@ -56,9 +44,8 @@ static void check_batch(cap_batch_t *batch, size_t messages);
 static int canonical_uuid(const cap_uchar_t *p, size_t len);
 
 
-static blk_t         *blocks;
-static long           fail_at;        /* the allocation that fails, or 0 */
-static cap_pool_t     pool = { pool_alloc, NULL, NULL };
+/* blocks in a list, all freed after each input */
+static test_pool_t    tp = TEST_POOL(tp, NULL);
 
 static cap_str_t      token = cap_string("phc_test");
 static cap_str_t      group_type = cap_string("company");
@@ -112,7 +99,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* the body in a block of its exact size: no NUL after it */
 
-    body = pool_alloc(NULL, size ? size : 1);
+    body = test_pool_alloc(&tp, size ? size : 1);
     if (body == NULL) {
         return 0;
     }
@@ -123,10 +110,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memset(&err, 0, sizeof(cap_error_t));
 
-    root = cap_json_parse(&pool, body, size, &err);
+    root = cap_json_parse(&tp.pool, body, size, &err);
 
     if (root == NULL) {
-        pool_reset();
+        test_pool_reset(&tp);
         return 0;
     }
 
@@ -136,10 +123,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         memset(&err, 0, sizeof(cap_error_t));
 
-        fail_at = nth;
-        out = cap_segment_ingest(&pool, root, (cap_segment_kind_t) k, tok,
+        tp.nallocs = 0;
+        tp.fail_at = nth;
+        out = cap_segment_ingest(&tp.pool, root, (cap_segment_kind_t) k, tok,
                                  gt, &err);
-        fail_at = 0;
+        tp.fail_at = 0;
 
         if (out == NULL) {
             if (err.code != CAP_E_PARSE && err.code != CAP_E_DISTINCT_ID
@@ -172,7 +160,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         memset(&err, 0, sizeof(cap_error_t));
 
-        rc = cap_request_parse(&pool, &req, out, &batch, &err);
+        rc = cap_request_parse(&tp.pool, &req, out, &batch, &err);
 
         if (rc != CAP_OK) {
             if (rc != CAP_ERROR || err.code == CAP_E_NONE
@@ -204,63 +192,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fail("the body's tree was changed", body, size);
     }
 
-    pool_reset();
+    test_pool_reset(&tp);
 
     return 0;
-}
-
-
-/* blocks in a list, all freed after each input */
-
-static void *
-pool_alloc(void *data, size_t size)
-{
-    blk_t  *b;
-
-    if (fail_at && --fail_at == 0) {
-        return NULL;
-    }
-
-    b = malloc(sizeof(blk_t) + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->l.next = blocks;
-    blocks = b;
-
-    return b + 1;
-}
-
-
-static void
-pool_reset(void)
-{
-    blk_t  *b, *next;
-
-    for (b = blocks; b != NULL; b = next) {
-        next = b->l.next;
-        free(b);
-    }
-
-    blocks = NULL;
 }
 
 
 static void
 fail(const char *what, const cap_uchar_t *p, size_t len)
 {
-    size_t  i;
-
-    fprintf(stderr, "fuzz_segment: %s\n", what);
-
-    for (i = 0; i < len && i < 4096; i++) {
-        fprintf(stderr, "%02x", p[i]);
-    }
-
-    fprintf(stderr, "\n");
-
-    abort();
+    fuzz_failed("fuzz_segment", what, p, len);
 }
 
 
@@ -275,7 +216,7 @@ write_tree(cap_json_t *v)
     s.len = 0;
     s.data = NULL;
 
-    if (cap_buf_init(&b, &pool, 256, 0) != CAP_OK) {
+    if (cap_buf_init(&b, &tp.pool, 256, 0) != CAP_OK) {
         return s;
     }
 
@@ -361,7 +302,7 @@ check_result(cap_json_t *out, size_t messages, cap_str_t *tok)
 
     memset(&err, 0, sizeof(cap_error_t));
 
-    again = cap_json_parse(&pool, s.data, s.len, &err);
+    again = cap_json_parse(&tp.pool, s.data, s.len, &err);
 
     if (again == NULL && err.code != CAP_E_NOMEM) {
         fail("a result written as text that does not parse", s.data,
@@ -392,24 +333,5 @@ check_batch(cap_batch_t *batch, size_t messages)
 static int
 canonical_uuid(const cap_uchar_t *p, size_t len)
 {
-    size_t  i;
-
-    if (len != CAP_UUID_LEN) {
-        return 0;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (p[i] != '-') {
-                return 0;
-            }
-
-        } else if (!((p[i] >= '0' && p[i] <= '9')
-                     || (p[i] >= 'a' && p[i] <= 'f')))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
+    return len == CAP_UUID_LEN && uuid_text(p);
 }

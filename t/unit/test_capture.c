@@ -7,6 +7,8 @@
 
 
 #include "tap.h"
+#include "pool.h"
+#include "util.h"
 #include "capture/cap_capture.h"
 #include "encode/cap_encode.h"
 
@@ -28,23 +30,6 @@
                __VA_ARGS__)
 
 
-/* a malloc-based test pool: every block is freed at the end of a case */
-
-typedef union blk_u  blk_t;
-
-union blk_u {
-    struct {
-        blk_t       *prev;
-        blk_t       *next;
-    } l;
-    long double      align_ld;
-    long long        align_ll;
-    void            *align_p;
-};
-
-
-static void *pool_alloc(void *data, size_t size);
-static void pool_free(void *data, void *p);
 static void done(void);
 static void req_reset(void);
 static int run(const char *text);
@@ -81,8 +66,8 @@ static void test_record(void);
 static void test_record_limits(void);
 
 
-static blk_t          *blocks;
-static cap_pool_t      pool = { pool_alloc, pool_free, NULL };
+/* every block is freed at the end of a case */
+static test_pool_t     tp = TEST_POOL(tp, test_pool_free);
 
 static cap_request_t   req;
 static cap_batch_t     batch;
@@ -114,64 +99,12 @@ main(void)
 }
 
 
-static void *
-pool_alloc(void *data, size_t size)
-{
-    blk_t  *b;
-
-    b = malloc(sizeof(blk_t) + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->l.prev = NULL;
-    b->l.next = blocks;
-
-    if (blocks != NULL) {
-        blocks->l.prev = b;
-    }
-
-    blocks = b;
-
-    return b + 1;
-}
-
-
-static void
-pool_free(void *data, void *p)
-{
-    blk_t  *b;
-
-    b = (blk_t *) p - 1;
-
-    if (b->l.prev != NULL) {
-        b->l.prev->l.next = b->l.next;
-
-    } else {
-        blocks = b->l.next;
-    }
-
-    if (b->l.next != NULL) {
-        b->l.next->l.prev = b->l.prev;
-    }
-
-    free(b);
-}
-
-
 /* the end of a case: everything of the pool is freed */
 
 static void
 done(void)
 {
-    blk_t  *b, *next;
-
-    for (b = blocks; b != NULL; b = next) {
-        next = b->l.next;
-        free(b);
-    }
-
-    blocks = NULL;
+    test_pool_reset(&tp);
 
     req_reset();
 }
@@ -209,15 +142,15 @@ run_len(const char *text, size_t len)
 
     /* the exact size, no NUL after it */
 
-    p = pool_alloc(NULL, len ? len : 1);
+    p = test_pool_alloc(&tp, len ? len : 1);
     memcpy(p, text, len);
 
-    root = cap_json_parse(&pool, p, len, &err);
+    root = cap_json_parse(&tp.pool, p, len, &err);
     if (root == NULL) {
         return err.code ? (int) err.code : -1;
     }
 
-    if (cap_request_parse(&pool, &req, root, &batch, &err) != CAP_OK) {
+    if (cap_request_parse(&tp.pool, &req, root, &batch, &err) != CAP_OK) {
         return err.code ? (int) err.code : -1;
     }
 
@@ -235,7 +168,7 @@ encode(size_t max_event)
     rec.len = 0;
     rec.data = (cap_uchar_t *) "";
 
-    if (cap_buf_init(&b, &pool, 64, 0) != CAP_OK) {
+    if (cap_buf_init(&b, &tp.pool, 64, 0) != CAP_OK) {
         return CAP_E_NOMEM;
     }
 
@@ -257,7 +190,7 @@ cstr(const cap_uchar_t *p, size_t len)
 {
     char  *s;
 
-    s = pool_alloc(NULL, len + 1);
+    s = test_pool_alloc(&tp, len + 1);
     if (len) {
         memcpy(s, p, len);
     }
@@ -277,7 +210,7 @@ json_text(cap_json_t *v)
         return "(absent)";
     }
 
-    if (cap_buf_init(&b, &pool, 16, 0) != CAP_OK
+    if (cap_buf_init(&b, &tp.pool, 16, 0) != CAP_OK
         || cap_json_write(&b, v) != CAP_OK)
     {
         return "(error)";
@@ -435,7 +368,7 @@ build(const char *head, const char *unit, size_t n, const char *tail)
     ul = strlen(unit);
     tl = strlen(tail);
 
-    s = pool_alloc(NULL, hl + ul * n + tl + 1);
+    s = test_pool_alloc(&tp, hl + ul * n + tl + 1);
     p = s;
 
     memcpy(p, head, hl);
@@ -455,22 +388,8 @@ build(const char *head, const char *unit, size_t n, const char *tail)
 static int
 uuid_v7_ok(const char *u)
 {
-    size_t  i;
-
-    for (i = 0; i < CAP_UUID_LEN; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (u[i] != '-') {
-                return 0;
-            }
-
-        } else if (!((u[i] >= '0' && u[i] <= '9')
-                     || (u[i] >= 'a' && u[i] <= 'f')))
-        {
-            return 0;
-        }
-    }
-
-    return u[14] == '7' && strchr("89ab", u[19]) != NULL;
+    return uuid_text((const cap_uchar_t *) u) && u[14] == '7'
+           && strchr("89ab", u[19]) != NULL;
 }
 
 
@@ -1819,7 +1738,7 @@ test_record_limits(void)
     /* a bounded output */
 
     is_int(run(EV(TOK)), CAP_E_NONE, "an event");
-    cap_buf_init(&b, &pool, 16, 64);
+    cap_buf_init(&b, &tp.pool, 16, 64);
     memset(&err, 0, sizeof(cap_error_t));
     is_int(cap_record_encode(&b, &batch, MAX_EVENT, &err), CAP_ERROR,
            "a record over the output's max");

@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "tap.h"
+#include "pool.h"
 #include "decode/cap_decode.h"
 
 
@@ -27,30 +28,6 @@
 #define BAD_CODE         ((cap_err_code_t) -1)
 
 
-/* the test allocator: every block is tracked and freed at the end */
-
-typedef struct test_block_s  test_block_t;
-
-struct test_block_s {
-    test_block_t  *prev;
-    test_block_t  *next;
-    size_t         size;
-    size_t         magic;
-};
-
-
-typedef struct {
-    test_block_t   head;
-    size_t         live;
-    size_t         peak;
-    size_t         total;
-    size_t         nlive;
-    size_t         nallocs;
-    size_t         fail_at;      /* this allocation fails; 0: none */
-    cap_pool_t     pool;
-} test_pool_t;
-
-
 typedef struct {
     const char    *dir;
     char         **names;
@@ -60,9 +37,6 @@ typedef struct {
 
 
 static void pool_init(test_pool_t *tp, int with_free);
-static void *pool_alloc(void *data, size_t size);
-static void pool_free(void *data, void *p);
-static void pool_destroy(test_pool_t *tp);
 static int file_read(const char *dir, const char *name, const char *ext,
     cap_str_t *out);
 static int vectors_load(vectors_t *v);
@@ -165,104 +139,16 @@ main(void)
 }
 
 
-/* the allocator */
+/*
+ * The test allocator: every block is tracked and freed at the end, and
+ * a request over half the address space fails.
+ */
 
 static void
 pool_init(test_pool_t *tp, int with_free)
 {
-    memset(tp, 0, sizeof(test_pool_t));
-
-    tp->head.prev = &tp->head;
-    tp->head.next = &tp->head;
-
-    tp->pool.alloc = pool_alloc;
-    tp->pool.free = with_free ? pool_free : NULL;
-    tp->pool.data = tp;
-}
-
-
-static void *
-pool_alloc(void *data, size_t size)
-{
-    test_pool_t   *tp;
-    test_block_t  *b;
-
-    tp = data;
-
-    if (tp->fail_at && ++tp->nallocs == tp->fail_at) {
-        return NULL;
-    }
-
-    if (size > ((size_t) -1) / 2) {
-        return NULL;
-    }
-
-    b = malloc(sizeof(test_block_t) + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->size = size;
-    b->magic = 0xb10cb10c;
-    b->next = tp->head.next;
-    b->prev = &tp->head;
-    tp->head.next->prev = b;
-    tp->head.next = b;
-
-    tp->live += size;
-    tp->total += size;
-    tp->nlive++;
-
-    if (tp->live > tp->peak) {
-        tp->peak = tp->live;
-    }
-
-    return b + 1;
-}
-
-
-static void
-pool_free(void *data, void *p)
-{
-    test_pool_t   *tp;
-    test_block_t  *b;
-
-    tp = data;
-    b = (test_block_t *) p - 1;
-
-    if (b->magic != 0xb10cb10c) {
-        printf("# Bail out! freeing a block that is not the pool's\n");
-        abort();
-    }
-
-    b->magic = 0;
-    b->prev->next = b->next;
-    b->next->prev = b->prev;
-
-    tp->live -= b->size;
-    tp->nlive--;
-
-    free(b);
-}
-
-
-static void
-pool_destroy(test_pool_t *tp)
-{
-    test_block_t  *b, *next;
-
-    for (b = tp->head.next; b != &tp->head; b = next) {
-        next = b->next;
-        b->magic = 0;
-        free(b);
-    }
-
-    tp->head.prev = &tp->head;
-    tp->head.next = &tp->head;
-    tp->live = 0;
-    tp->nlive = 0;
-    tp->peak = 0;
-    tp->total = 0;
+    test_pool_init(tp, with_free);
+    tp->max = ((size_t) -1) / 2;
 }
 
 
@@ -488,7 +374,7 @@ test_vector_base64(const char *name, cap_str_t *in, cap_str_t *want)
         is_int(tp.nlive, 1, "%s: base64 leaves one block", name);
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 }
 
 
@@ -514,7 +400,7 @@ test_vector_gzip(const char *name, cap_str_t *in, cap_str_t *want)
            "%s: peak %zu <= %zu bytes + zlib", name, tp.peak, want->len);
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* exactly the limit is fine, one byte less is not */
 
@@ -525,7 +411,7 @@ test_vector_gzip(const char *name, cap_str_t *in, cap_str_t *want)
                "%s: same bytes with max = its size", name);
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     if (want->len > 1) {
         rc = cap_gzip_inflate(&tp.pool, in->data, in->len, want->len - 1,
@@ -537,7 +423,7 @@ test_vector_gzip(const char *name, cap_str_t *in, cap_str_t *want)
         is_int(tp.live, 0, "%s: nothing left after the error", name);
         ok(tp.peak <= want->len + ZLIB_STATE, "%s: peak %zu <= max + zlib",
            name, tp.peak);
-        pool_destroy(&tp);
+        test_pool_reset(&tp);
     }
 
     /* truncated: half of it, or all but the last byte */
@@ -553,7 +439,7 @@ test_vector_gzip(const char *name, cap_str_t *in, cap_str_t *want)
         is_int(rc, CAP_ERROR, "%s: truncated to %zu fails", name, cut);
         is_int(err.code, CAP_E_DECODE, "%s: truncated: decode error", name);
         is_int(tp.live, 0, "%s: truncated: nothing left", name);
-        pool_destroy(&tp);
+        test_pool_reset(&tp);
     }
 }
 
@@ -582,7 +468,7 @@ test_vector_lz64(const char *name, cap_str_t *in, cap_str_t *want)
            in->len, want->len);
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     rc = cap_lz64_decode(&tp.pool, in->data, in->len,
                          want->len ? want->len : 1, &out, &err);
@@ -591,7 +477,7 @@ test_vector_lz64(const char *name, cap_str_t *in, cap_str_t *want)
                "%s: same text with max = its size", name);
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     if (want->len > 1) {
         rc = cap_lz64_decode(&tp.pool, in->data, in->len, want->len - 1,
@@ -602,7 +488,7 @@ test_vector_lz64(const char *name, cap_str_t *in, cap_str_t *want)
         ok(tp.peak <= 18 * in->len + 64 * KB,
            "%s: peak %zu for %zu bytes in, no output stored", name, tp.peak,
            in->len);
-        pool_destroy(&tp);
+        test_pool_reset(&tp);
     }
 
     if (in->len >= 8) {
@@ -611,7 +497,7 @@ test_vector_lz64(const char *name, cap_str_t *in, cap_str_t *want)
         is_int(rc, CAP_ERROR, "%s: truncated fails", name);
         is_int(err.code, CAP_E_DECODE, "%s: truncated: decode error", name);
         is_int(tp.live, 0, "%s: truncated: nothing left", name);
-        pool_destroy(&tp);
+        test_pool_reset(&tp);
     }
 
     /* a form turned "+" into spaces: the same text */
@@ -631,7 +517,7 @@ test_vector_lz64(const char *name, cap_str_t *in, cap_str_t *want)
                        "%s: same text with spaces for +", name);
             }
 
-            pool_destroy(&tp);
+            test_pool_reset(&tp);
             free(sp);
         }
     }
@@ -682,7 +568,7 @@ test_vector_payload(vectors_t *v, const char *name, cap_str_t *in,
         printf("#   error: %s\n", err.text);
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
     free(hdr.data);
 }
 
@@ -777,7 +663,7 @@ test_base64(void)
            "base64 bad #%zu: text \"%s\"", i, err.text);
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
     is_int(tp.live, 0, "base64: pool empty");
 
     /* failures free their buffer */
@@ -785,7 +671,7 @@ test_base64(void)
     pool_init(&tp, 1);
     (void) decode_base64(&tp, "TWFu!", &out, &err);
     is_int(tp.live, 0, "base64: a failure leaves nothing");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 }
 
 
@@ -870,7 +756,7 @@ test_url_decode(void)
     is_int(cap_url_decode(&tp.pool, (cap_uchar_t *) "a", 1, &out),
            CAP_ERROR, "url: no memory fails");
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 }
 
 
@@ -1024,7 +910,7 @@ test_gzip_errors(void)
         is_str(out.data, out.len, json_text, "gzip: the text");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* corrupt deflate data: a bad block type */
 
@@ -1036,7 +922,7 @@ test_gzip_errors(void)
     ok(has_text(&err, "failed to decode request: invalid gzip data"),
        "gzip corrupt: text \"%s\"", err.text);
     is_int(tp.live, 0, "gzip corrupt: nothing left");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* a CRC that does not match */
 
@@ -1048,7 +934,7 @@ test_gzip_errors(void)
     ok(has_text(&err, "incorrect data check"), "gzip bad crc: zlib's text "
        "\"%s\"", err.text);
     is_int(tp.live, 0, "gzip bad crc: nothing left");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* a wrong ISIZE: zlib checks the length */
 
@@ -1057,7 +943,7 @@ test_gzip_errors(void)
     rc = cap_gzip_inflate(&tp.pool, buf, len, DEFAULT_MAX, &out, &err);
     is_int(rc, CAP_ERROR, "gzip bad isize: fails");
     is_int(err.code, CAP_E_DECODE, "gzip bad isize: decode error");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* truncated at every length */
 
@@ -1068,12 +954,12 @@ test_gzip_errors(void)
             break;
         }
 
-        pool_destroy(&tp);
+        test_pool_reset(&tp);
     }
 
     is_int(i, len, "gzip truncated to 0..%zu bytes: all decode errors",
            len - 1);
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* trailing garbage, zero padding, a second member */
 
@@ -1085,14 +971,14 @@ test_gzip_errors(void)
     ok(has_text(&err, "trailing garbage"), "gzip trailing garbage: \"%s\"",
        err.text);
     is_int(tp.live, 0, "gzip trailing garbage: nothing left");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     memset(buf + len, 0, 64);
     buf[len + 63] = 1;
     rc = cap_gzip_inflate(&tp.pool, buf, len + 64, DEFAULT_MAX, &out, &err);
     is_int(rc, CAP_ERROR, "gzip zeros then a byte: fails");
     is_int(err.code, CAP_E_DECODE, "gzip zeros then a byte: decode error");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     buf[len + 63] = 0;
     rc = cap_gzip_inflate(&tp.pool, buf, len + 64, DEFAULT_MAX, &out, &err);
@@ -1100,13 +986,13 @@ test_gzip_errors(void)
         is_str(out.data, out.len, json_text, "gzip zero padding: the text");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     memcpy(buf + len, "\x1f\x8b", 2);
     rc = cap_gzip_inflate(&tp.pool, buf, len + 2, DEFAULT_MAX, &out, &err);
     is_int(rc, CAP_ERROR, "gzip truncated second member: fails");
     is_int(err.code, CAP_E_DECODE, "gzip truncated second member: decode");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* not compressed at all */
 
@@ -1115,13 +1001,13 @@ test_gzip_errors(void)
     is_int(rc, CAP_ERROR, "gzip of plain text: fails");
     is_int(err.code, CAP_E_DECODE, "gzip of plain text: decode error");
     is_int(tp.live, 0, "gzip of plain text: nothing left");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     rc = cap_gzip_inflate(&tp.pool, (cap_uchar_t *) "", 0, DEFAULT_MAX, &out,
                           &err);
     is_int(rc, CAP_ERROR, "gzip of nothing: fails");
     is_int(err.code, CAP_E_DECODE, "gzip of nothing: decode error");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     free(buf);
     free(gz);
@@ -1135,12 +1021,12 @@ test_gzip_errors(void)
         is_str(out.data, out.len, json_text, "zlib stream: the text");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     rc = cap_gzip_inflate(&tp.pool, gz, len - 1, DEFAULT_MAX, &out, &err);
     is_int(rc, CAP_ERROR, "zlib truncated: fails");
     is_int(err.code, CAP_E_DECODE, "zlib truncated: decode error");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     free(gz);
 }
@@ -1173,14 +1059,14 @@ test_gzip_limits(void)
         is_int(tp.nlive, 1, "1 MB of zeros: one block left");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     rc = cap_gzip_inflate(&tp.pool, gz, len, MB - 1, &out, &err);
     is_int(rc, CAP_ERROR, "1 MB of zeros with max 1 MB - 1: fails");
     is_int(err.code, CAP_E_BODY_TOO_LARGE, "1 MB - 1: body too large");
     is_str(err.text, strlen(err.text),
            "decoded request body exceeds 1048575 bytes", "1 MB - 1: text");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* a faked ISIZE: 0, so the buffer grows from its minimum */
 
@@ -1191,7 +1077,7 @@ test_gzip_limits(void)
     is_int(err.code, CAP_E_DECODE, "faked ISIZE: zlib checks the length");
     is_int(tp.live, 0, "faked ISIZE: nothing left");
     ok(tp.peak <= 4 * KB + ZLIB_STATE, "faked ISIZE: peak %zu", tp.peak);
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     free(gz);
     free(zeros);
@@ -1231,7 +1117,7 @@ test_gzip_bomb(void)
     ok(tp.total <= MB + MB / 10 + ZLIB_STATE,
        "bomb: total allocation %zu <= 1.1 MB + zlib", tp.total);
     is_int(tp.live, 0, "bomb: nothing left");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* the same with the ISIZE faked down to 100 bytes */
 
@@ -1245,7 +1131,7 @@ test_gzip_bomb(void)
        "bomb, faked ISIZE: peak %zu <= 4 KB + zlib (counted, not stored)",
        tp.peak);
     is_int(tp.live, 0, "bomb, faked ISIZE: nothing left");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     free(gz);
 
@@ -1264,7 +1150,7 @@ test_gzip_bomb(void)
     ok(tp.peak <= MB + MB / 10 + ZLIB_STATE,
        "pipeline bomb: peak %zu <= 1.1 MB + zlib", tp.peak);
     is_int(tp.live, 0, "pipeline bomb: nothing left");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     pl.body.len = b64_encode(gz, len, &b64);
     pl.body.data = b64;
@@ -1276,7 +1162,7 @@ test_gzip_bomb(void)
        "pipeline base64 bomb: peak %zu <= 1.1 MB + its gzip + zlib",
        tp.peak);
     is_int(tp.live, 0, "pipeline base64 bomb: nothing left");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     free(b64);
     free(gz);
@@ -1393,7 +1279,7 @@ test_lz64_streams(void)
     ok(has_text(&err, "decoded request body exceeds"),
        "lz64 literals: text \"%s\"", err.text);
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* a bomb: each code the entry being added, one unit longer */
 
@@ -1412,7 +1298,7 @@ test_lz64_streams(void)
            tp.peak);
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     rc = decode_lz64(&tp, b.data, b.len, MB, &out, &err);
     is_int(rc, CAP_ERROR, "lz64 bomb, max 1 MB: fails");
@@ -1421,8 +1307,8 @@ test_lz64_streams(void)
        "counted, not stored", tp.peak);
     is_int(tp.live, 0, "lz64 bomb: nothing left");
 
-    pool_destroy(&tp);
-    pool_destroy(&bp);
+    test_pool_reset(&tp);
+    test_pool_reset(&bp);
 }
 
 
@@ -1501,8 +1387,8 @@ test_lz64_errors(void)
         is_int(tp.live, 0, "lz64 %s: nothing left", streams[i].name);
     }
 
-    pool_destroy(&tp);
-    pool_destroy(&bp);
+    test_pool_reset(&tp);
+    test_pool_reset(&bp);
 }
 
 
@@ -1534,7 +1420,7 @@ test_payload(void)
         is_int(tp.nlive, 0, "pipeline json: nothing allocated");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* gzip, no hint, no Content-Type */
 
@@ -1550,7 +1436,7 @@ test_payload(void)
         is_int(tp.nlive, 1, "pipeline gzip: one block left");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* gzip-js in the query, Content-Encoding: gzip */
 
@@ -1561,7 +1447,7 @@ test_payload(void)
         is_str(out.data, out.len, json_text, "pipeline gzip-js");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     pl.query_compression = str("");
     pl.content_type = str("application/json");
@@ -1571,7 +1457,7 @@ test_payload(void)
         is_str(out.data, out.len, json_text, "pipeline Content-Encoding");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* truncated and corrupt gzip */
 
@@ -1583,7 +1469,7 @@ test_payload(void)
     ok(has_text(&err, "failed to decode request: invalid gzip data"),
        "pipeline truncated gzip: text \"%s\"", err.text);
     is_int(tp.live, 0, "pipeline truncated gzip: nothing left");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     pl.body.len = len;
     gz[12] ^= 0xff;
@@ -1593,7 +1479,7 @@ test_payload(void)
     is_int(rc, CAP_ERROR, "pipeline corrupt gzip: fails");
     is_int(err.code, CAP_E_DECODE, "pipeline corrupt gzip: decode error");
     is_int(tp.live, 0, "pipeline corrupt gzip: nothing left");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
     gz[12] ^= 0xff;
     gz[13] ^= 0xff;
 
@@ -1610,7 +1496,7 @@ test_payload(void)
         is_int(tp.nlive, 1, "pipeline base64: one block left");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
     free(b64);
 
     n = b64_encode(gz, len, &b64);
@@ -1622,7 +1508,7 @@ test_payload(void)
         is_int(tp.nlive, 1, "pipeline base64 of gzip: one block left");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* in a form, urlencoded */
 
@@ -1653,7 +1539,7 @@ test_payload(void)
             is_int(tp.nlive, 1, "pipeline form: one block left");
         }
 
-        pool_destroy(&tp);
+        test_pool_reset(&tp);
         free(body);
     }
 
@@ -1687,7 +1573,7 @@ test_payload(void)
                    "pipeline form, + as spaces");
         }
 
-        pool_destroy(&tp);
+        test_pool_reset(&tp);
         free(body);
     }
 
@@ -1703,7 +1589,7 @@ test_payload(void)
         is_str(out.data, out.len, "{\"a\":\"b c\"}", "pipeline query data");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     n = b64_encode((cap_uchar_t *) json_text, sizeof(json_text) - 1, &b64);
     payload_init(&pl, NULL);
@@ -1716,7 +1602,7 @@ test_payload(void)
         is_int(tp.nlive, 1, "pipeline query base64: one block left");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
     free(b64);
 
     /* lz64: "aaa" in the query compression=lz64 and in a form */
@@ -1728,7 +1614,7 @@ test_payload(void)
         is_str(out.data, out.len, "aaa", "pipeline lz64 by query");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     payload_init(&pl, "compression=lz-string&data=IYo=");
     rc = decode_payload(&tp, &pl, &out, &err);
@@ -1736,7 +1622,7 @@ test_payload(void)
         is_str(out.data, out.len, "aaa", "pipeline lz64 by form");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     payload_init(&pl, "IYo=");
     pl.query_data = str("IYo=");
@@ -1746,7 +1632,7 @@ test_payload(void)
         is_str(out.data, out.len, "aaa", "pipeline lz64, query data");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 }
 
 
@@ -1827,7 +1713,7 @@ test_payload_errors(void)
         ok(has_text(&err, cases[i].text), "pipeline error #%zu: \"%s\"", i,
            err.text);
         is_int(tp.live, 0, "pipeline error #%zu: nothing left", i);
-        pool_destroy(&tp);
+        test_pool_reset(&tp);
     }
 
     /* the gzip of nothing */
@@ -1840,7 +1726,7 @@ test_payload_errors(void)
     is_int(rc, CAP_ERROR, "pipeline gzip of nothing: fails");
     is_int(err.code, CAP_E_EMPTY, "pipeline gzip of nothing: empty");
     is_int(tp.live, 0, "pipeline gzip of nothing: nothing left");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
     free(gz);
 
     /* limits: the payload itself and each decoded stage */
@@ -1850,12 +1736,12 @@ test_payload_errors(void)
     rc = decode_payload(&tp, &pl, &out, &err);
     is_int(rc, CAP_ERROR, "pipeline json over max: fails");
     is_int(err.code, CAP_E_BODY_TOO_LARGE, "pipeline json over max: 413");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     pl.max_size = sizeof(json_text) - 1;
     rc = decode_payload(&tp, &pl, &out, &err);
     is_int(rc, CAP_OK, "pipeline json at max: ok");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     len = gzip_make((cap_uchar_t *) json_text, sizeof(json_text) - 1, 4, 0,
                     &gz);
@@ -1869,13 +1755,13 @@ test_payload_errors(void)
     ok(has_text(&err, "decoded request body exceeds"),
        "pipeline gzip over max: \"%s\"", err.text);
     is_int(tp.live, 0, "pipeline gzip over max: nothing left");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     pl.max_size++;
     rc = decode_payload(&tp, &pl, &out, &err);
     is_int(rc, CAP_OK, "pipeline gzip at max: ok");
     is_int(out.len, pl.max_size, "pipeline gzip at max: all of it");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
     free(gz);
 
     payload_init(&pl, "IYo=");
@@ -1885,7 +1771,7 @@ test_payload_errors(void)
     is_int(rc, CAP_ERROR, "pipeline lz64 over max: fails");
     is_int(err.code, CAP_E_BODY_TOO_LARGE, "pipeline lz64 over max: 413");
     is_int(tp.live, 0, "pipeline lz64 over max: nothing left");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* strict base64 by its first 128 bytes, broken later */
 
@@ -1898,7 +1784,7 @@ test_payload_errors(void)
     is_int(rc, CAP_ERROR, "pipeline base64 broken after 128: fails");
     is_int(err.code, CAP_E_DECODE, "pipeline base64 broken: decode error");
     is_int(tp.live, 0, "pipeline base64 broken: nothing left");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 }
 
 
@@ -1929,7 +1815,7 @@ test_payload_hints(void)
         is_str(out.data, out.len, json_text, "hint Content-Encoding: zlib");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     pl.query_compression = str("foo");
     rc = decode_payload(&tp, &pl, &out, &err);
@@ -1938,7 +1824,7 @@ test_payload_hints(void)
                "hint unknown query value beats Content-Encoding");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     pl.query_compression = str("gzip%2Djs");
     pl.content_encoding = str("");
@@ -1947,7 +1833,7 @@ test_payload_hints(void)
         is_str(out.data, out.len, json_text, "hint gzip%%2Djs");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* a form's hint beats Content-Encoding; the query's beats both */
 
@@ -1964,7 +1850,7 @@ test_payload_hints(void)
         is_str(out.data, out.len, json_text, "hint form b64");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     len = snprintf((char *) body, sizeof(body),
                    "compression=lz64&data=%.*s", (int) n, b64);
@@ -1975,7 +1861,7 @@ test_payload_hints(void)
         is_str(out.data, out.len, json_text, "hint query base64");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* "eyJ" as lz-string: its first code is 2, the end (so says JS too) */
 
@@ -1983,7 +1869,7 @@ test_payload_hints(void)
     rc = decode_payload(&tp, &pl, &out, &err);
     is_int(rc, CAP_ERROR, "hint form lz64 on base64 JSON: fails");
     is_int(err.code, CAP_E_EMPTY, "hint form lz64: empty result");
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* Content-Type makes a form, with parameters, in any case */
 
@@ -1999,7 +1885,7 @@ test_payload_hints(void)
         is_str(out.data, out.len, json_text, "form type with parameters");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     pl.content_type = str(" application/x-www-form-urlencoded ; a=b");
     rc = decode_payload(&tp, &pl, &out, &err);
@@ -2007,7 +1893,7 @@ test_payload_hints(void)
         is_str(out.data, out.len, json_text, "form type with spaces");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     pl.content_type = str("application/x-www-form-urlencodedx");
     rc = decode_payload(&tp, &pl, &out, &err);
@@ -2015,7 +1901,7 @@ test_payload_hints(void)
         is_mem(out.data, out.len, body, len, "not a form type: as it is");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     pl.content_type = str("text/plain");
     rc = decode_payload(&tp, &pl, &out, &err);
@@ -2023,7 +1909,7 @@ test_payload_hints(void)
         is_mem(out.data, out.len, body, len, "text/plain: as it is");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* query data: the body is not looked at */
 
@@ -2035,7 +1921,7 @@ test_payload_hints(void)
         is_str(out.data, out.len, "{}", "query data over form");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* gzip magic before any hint; only gzip is inflated after base64 */
 
@@ -2050,7 +1936,7 @@ test_payload_hints(void)
         is_str(out.data, out.len, json_text, "gzip magic over lz64 hint");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     /* axios (rudder-sdk-node) labels a gzip body as a form */
 
@@ -2064,7 +1950,7 @@ test_payload_hints(void)
         is_str(out.data, out.len, json_text, "gzip labelled a form: inflated");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     free(b64);
     n = b64_encode(gz, len, &b64);
@@ -2077,7 +1963,7 @@ test_payload_hints(void)
         is_str(out.data, out.len, json_text, "gzip hint on base64 of gzip");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
     free(b64);
 
     n = b64_encode(z, zlen, &b64);
@@ -2089,7 +1975,7 @@ test_payload_hints(void)
         is_mem(out.data, out.len, z, zlen, "base64 of zlib: not inflated");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     free(b64);
     free(gz);
@@ -2158,11 +2044,11 @@ test_nomem(void)
                 break;
             }
 
-            pool_destroy(&tp);
+            test_pool_reset(&tp);
         }
 
         nomem_report(names[i], rc, at, &err, &tp);
-        pool_destroy(&tp);
+        test_pool_reset(&tp);
     }
 
     /* lz-string: the dictionary and the entry buffer grow */
@@ -2192,7 +2078,7 @@ test_nomem(void)
                 break;
             }
 
-            pool_destroy(&tp);
+            test_pool_reset(&tp);
         }
 
         nomem_report(i == 0 ? "lz64 literals" : "lz64 long entries", rc, at,
@@ -2203,10 +2089,10 @@ test_nomem(void)
                    "nomem lz64 literals: the text");
         }
 
-        pool_destroy(&tp);
+        test_pool_reset(&tp);
     }
 
-    pool_destroy(&bp);
+    test_pool_reset(&bp);
 
     tp.fail_at = 0;
 
@@ -2267,7 +2153,7 @@ test_no_free(void)
     }
 
     free(gz);
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
 
     len = gzip_make((cap_uchar_t *) json_text, sizeof(json_text) - 1, 1, 0,
                     &gz);
@@ -2281,7 +2167,7 @@ test_no_free(void)
         is_str(out.data, out.len, json_text, "no free: the text");
     }
 
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
     free(gz);
     free(b64);
 
@@ -2290,7 +2176,7 @@ test_no_free(void)
     is_int(err.code, CAP_E_BODY_TOO_LARGE, "no free: bomb too large");
     ok(tp.total <= MB + MB / 10 + ZLIB_STATE,
        "no free: bomb allocated %zu in all", tp.total);
-    pool_destroy(&tp);
+    test_pool_reset(&tp);
     free(gz);
 
     free(zeros);

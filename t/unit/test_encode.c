@@ -7,6 +7,7 @@
 
 
 #include "tap.h"
+#include "pool.h"
 #include "capture/cap_capture.h"
 #include "decode/cap_decode.h"
 #include "encode/cap_encode.h"
@@ -15,10 +16,6 @@
 #define NOW  1704164645000LL       /* 2024-01-02T03:04:05.000Z */
 
 
-static void *heap_alloc(void *data, size_t size);
-static void *arena_alloc(void *data, size_t size);
-static void arena_done(void);
-static void heap_free(void *data, void *p);
 static int parse(const char *text, cap_request_t *req, cap_batch_t *batch);
 static void test_event(void);
 static void test_body(void);
@@ -26,8 +23,11 @@ static void test_shared_properties(void);
 static void test_gzip(void);
 
 
-static size_t      heap_live;
-static cap_pool_t  heap = { heap_alloc, heap_free, NULL };
+/* a pool that counts what is still allocated */
+static test_pool_t  heap = TEST_POOL(heap, test_pool_free);
+
+/* a request pool for the model: blocks in a list, freed at the end */
+static test_pool_t  arena = TEST_POOL(arena, NULL);
 
 
 int
@@ -38,89 +38,12 @@ main(void)
     test_shared_properties();
     test_gzip();
 
-    is_int(heap_live, 0, "every block freed");
+    is_int(heap.live, 0, "every block freed");
 
-    arena_done();
+    test_pool_reset(&arena);
 
     return tap_done();
 }
-
-
-/* a pool that counts what is still allocated */
-
-static void *
-heap_alloc(void *data, size_t size)
-{
-    size_t  *p;
-
-    p = malloc(size + sizeof(size_t) * 2);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    p[0] = size;
-    heap_live += size;
-
-    return p + 2;
-}
-
-
-static void
-heap_free(void *data, void *p)
-{
-    size_t  *h;
-
-    h = (size_t *) p - 2;
-    heap_live -= h[0];
-
-    free(h);
-}
-
-
-/* a request pool for the model: blocks in a list, freed at the end */
-
-typedef struct arena_blk_s  arena_blk_t;
-
-struct arena_blk_s {
-    arena_blk_t  *next;
-    long double   align;
-};
-
-
-static arena_blk_t  *arena_blocks;
-
-
-static void *
-arena_alloc(void *data, size_t size)
-{
-    arena_blk_t  *b;
-
-    b = malloc(sizeof(arena_blk_t) + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->next = arena_blocks;
-    arena_blocks = b;
-
-    return b + 1;
-}
-
-
-static void
-arena_done(void)
-{
-    arena_blk_t  *b;
-
-    while (arena_blocks) {
-        b = arena_blocks;
-        arena_blocks = b->next;
-        free(b);
-    }
-}
-
-
-static cap_pool_t  arena = { arena_alloc, NULL, NULL };
 
 
 static int
@@ -132,19 +55,19 @@ parse(const char *text, cap_request_t *req, cap_batch_t *batch)
     cap_uchar_t  *p;
 
     len = strlen(text);
-    p = arena_alloc(NULL, len);
+    p = test_pool_alloc(&arena, len);
     memcpy(p, text, len);
 
     memset(req, 0, sizeof(cap_request_t));
     req->now = NOW;
     req->ip_policy = CAP_IP_OFF;
 
-    root = cap_json_parse(&arena, p, len, &err);
+    root = cap_json_parse(&arena.pool, p, len, &err);
     if (root == NULL) {
         return CAP_ERROR;
     }
 
-    return cap_request_parse(&arena, req, root, batch, &err);
+    return cap_request_parse(&arena.pool, req, root, batch, &err);
 }
 
 
@@ -163,7 +86,7 @@ test_event(void)
              "\"q\":\"a\\\"b\"}}]}", &req, &batch) == CAP_OK,
        "a batch parses");
 
-    cap_buf_init(&b, &heap, 16, 0);
+    cap_buf_init(&b, &heap.pool, 16, 0);
 
     ok(cap_posthog_event(&b, &batch, &batch.events[0]) == CAP_OK,
        "the event encodes");
@@ -177,7 +100,7 @@ test_event(void)
            "PostHog's event: uuid, event, distinct_id, timestamp, "
            "properties, and no token");
 
-    cap_free(&heap, b.data);
+    cap_free(&heap.pool, b.data);
 }
 
 
@@ -186,7 +109,7 @@ test_body(void)
 {
     cap_buf_t  b;
 
-    cap_buf_init(&b, &heap, 16, 0);
+    cap_buf_init(&b, &heap.pool, 16, 0);
 
     ok(cap_posthog_body_open(&b, (cap_uchar_t *) "phc_\"x", 6, 0) == CAP_OK
        && cap_buf_append_literal(&b, "{}") == CAP_OK
@@ -209,7 +132,7 @@ test_body(void)
            "\"batch\":[],\"sent_at\":\"2024-01-02T03:04:05.000Z\"}",
            "historical_migration is carried");
 
-    cap_free(&heap, b.data);
+    cap_free(&heap.pool, b.data);
 }
 
 
@@ -231,15 +154,15 @@ test_shared_properties(void)
              &req, &batch) == CAP_OK,
        "two events parse");
 
-    cap_buf_init(&fresh, &heap, 16, 0);
-    cap_buf_init(&shared, &heap, 16, 0);
+    cap_buf_init(&fresh, &heap.pool, 16, 0);
+    cap_buf_init(&shared, &heap.pool, 16, 0);
 
     for (i = 0; i < batch.nevents; i++) {
         cap_posthog_event(&fresh, &batch, &batch.events[i]);
     }
 
     /* a small start: the records buffer moves while it grows */
-    cap_buf_init(&rec, &heap, 8, 0);
+    cap_buf_init(&rec, &heap.pool, 8, 0);
 
     ok(cap_record_encode(&rec, &batch, 1024 * 1024, &err) == CAP_OK,
        "the records encode");
@@ -259,9 +182,9 @@ test_shared_properties(void)
            "\"m\":null}}",
            "the properties text, $set folded");
 
-    cap_free(&heap, rec.data);
-    cap_free(&heap, fresh.data);
-    cap_free(&heap, shared.data);
+    cap_free(&heap.pool, rec.data);
+    cap_free(&heap.pool, fresh.data);
+    cap_free(&heap.pool, shared.data);
 }
 
 
@@ -280,26 +203,26 @@ test_gzip(void)
         text[i] = (cap_uchar_t) ("{\"event\":\"x\"}, "[i % 15] + (i / 997) % 3);
     }
 
-    ok(cap_gzip_compress(&heap, text, len, 1, &gz) == CAP_OK,
+    ok(cap_gzip_compress(&heap.pool, text, len, 1, &gz) == CAP_OK,
        "gzip level 1");
     ok(gz.len < len / 4, "compressed: %zu of %zu bytes", gz.len, len);
     ok(cap_gzip_is_magic(gz.data, gz.len), "a gzip stream");
 
-    ok(cap_gzip_inflate(&heap, gz.data, gz.len, len, &back, &err) == CAP_OK,
-       "inflates back");
+    ok(cap_gzip_inflate(&heap.pool, gz.data, gz.len, len, &back, &err)
+       == CAP_OK, "inflates back");
     is_mem(back.data, back.len, text, len, "to the same bytes");
 
-    cap_free(&heap, gz.data);
-    cap_free(&heap, back.data);
+    cap_free(&heap.pool, gz.data);
+    cap_free(&heap.pool, back.data);
 
-    ok(cap_gzip_compress(&heap, (cap_uchar_t *) "", 0, 1, &gz) == CAP_OK
-       && cap_gzip_inflate(&heap, gz.data, gz.len, 16, &back, &err)
+    ok(cap_gzip_compress(&heap.pool, (cap_uchar_t *) "", 0, 1, &gz) == CAP_OK
+       && cap_gzip_inflate(&heap.pool, gz.data, gz.len, 16, &back, &err)
           == CAP_OK
        && back.len == 0,
        "an empty body round-trips");
 
-    cap_free(&heap, gz.data);
-    cap_free(&heap, back.data);
+    cap_free(&heap.pool, gz.data);
+    cap_free(&heap.pool, back.data);
 
     free(text);
 }

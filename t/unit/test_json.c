@@ -6,27 +6,10 @@
 
 
 #include "tap.h"
+#include "pool.h"
 #include "json/cap_json.h"
 
 
-/* a malloc-based test pool: every block is freed at the end of a case */
-
-typedef union blk_u  blk_t;
-
-union blk_u {
-    struct {
-        blk_t       *prev;
-        blk_t       *next;
-    } l;
-    long double      align_ld;
-    long long        align_ll;
-    void            *align_p;
-};
-
-
-static void *pool_alloc(void *data, size_t size);
-static void pool_free(void *data, void *p);
-static void pool_reset(void);
 static cap_json_t *parse(const char *text, size_t len, cap_error_t *err);
 static cap_json_t *parse_str(const char *text, cap_error_t *err);
 static int write_json(cap_json_t *v, cap_str_t *out);
@@ -48,9 +31,8 @@ static void test_write_string(void);
 static void test_bounded(void);
 
 
-static blk_t       *blocks;
-static size_t       nblocks;
-static cap_pool_t   pool = { pool_alloc, pool_free, NULL };
+/* every block is freed at the end of a case */
+static test_pool_t  tp = TEST_POOL(tp, test_pool_free);
 
 
 int
@@ -73,68 +55,6 @@ main(void)
 }
 
 
-static void *
-pool_alloc(void *data, size_t size)
-{
-    blk_t  *b;
-
-    b = malloc(sizeof(blk_t) + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->l.prev = NULL;
-    b->l.next = blocks;
-
-    if (blocks != NULL) {
-        blocks->l.prev = b;
-    }
-
-    blocks = b;
-    nblocks++;
-
-    return b + 1;
-}
-
-
-static void
-pool_free(void *data, void *p)
-{
-    blk_t  *b;
-
-    b = (blk_t *) p - 1;
-
-    if (b->l.prev != NULL) {
-        b->l.prev->l.next = b->l.next;
-
-    } else {
-        blocks = b->l.next;
-    }
-
-    if (b->l.next != NULL) {
-        b->l.next->l.prev = b->l.prev;
-    }
-
-    nblocks--;
-    free(b);
-}
-
-
-static void
-pool_reset(void)
-{
-    blk_t  *b, *next;
-
-    for (b = blocks; b != NULL; b = next) {
-        next = b->l.next;
-        free(b);
-    }
-
-    blocks = NULL;
-    nblocks = 0;
-}
-
-
 /* the text is copied into a block of its exact size: no NUL after it */
 
 static cap_json_t *
@@ -144,14 +64,14 @@ parse(const char *text, size_t len, cap_error_t *err)
 
     memset(err, 0, sizeof(cap_error_t));
 
-    p = pool_alloc(NULL, len ? len : 1);
+    p = test_pool_alloc(&tp, len ? len : 1);
     if (p == NULL) {
         return NULL;
     }
 
     memcpy(p, text, len);
 
-    return cap_json_parse(&pool, p, len, err);
+    return cap_json_parse(&tp.pool, p, len, err);
 }
 
 
@@ -170,7 +90,7 @@ write_json(cap_json_t *v, cap_str_t *out)
     out->len = 0;
     out->data = NULL;
 
-    if (cap_buf_init(&b, &pool, 16, 0) != CAP_OK
+    if (cap_buf_init(&b, &tp.pool, 16, 0) != CAP_OK
         || cap_json_write(&b, v) != CAP_OK)
     {
         return CAP_ERROR;
@@ -403,7 +323,7 @@ test_types(void)
     ok(root != NULL && root->type == CAP_JSON_NUMBER && root->str.len == 2
        && memcmp(root->str.data, "42", 2) == 0, "a top-level number");
 
-    pool_reset();
+    test_pool_reset(&tp);
 }
 
 
@@ -472,7 +392,7 @@ test_escapes(void)
         }
     }
 
-    pool_reset();
+    test_pool_reset(&tp);
 }
 
 
@@ -526,7 +446,7 @@ test_surrogates(void)
            esc((char *) v->str.data, v->str.len));
     }
 
-    pool_reset();
+    test_pool_reset(&tp);
 }
 
 
@@ -562,7 +482,7 @@ test_numbers(void)
         rejects(bad[i], strlen(bad[i]), "a bad number");
     }
 
-    pool_reset();
+    test_pool_reset(&tp);
 }
 
 
@@ -661,7 +581,7 @@ test_depth(void)
 
     free(text);
 
-    pool_reset();
+    test_pool_reset(&tp);
 }
 
 
@@ -705,7 +625,7 @@ test_utf8(void)
                "\"\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbf\xf0\x90\x80\x80"
                "\xf4\x8f\xbf\xbf\"");
 
-    pool_reset();
+    test_pool_reset(&tp);
 }
 
 
@@ -757,7 +677,7 @@ test_invalid(void)
 
     round_trip("[1] \t\r\n", "[1]");
 
-    pool_reset();
+    test_pool_reset(&tp);
 }
 
 
@@ -806,7 +726,7 @@ test_get(void)
                "duplicate keys are written back as they came");
     }
 
-    pool_reset();
+    test_pool_reset(&tp);
 }
 
 
@@ -823,9 +743,9 @@ test_set(void)
         return;
     }
 
-    s = cap_json_new_string(&pool, (cap_uchar_t *) "x", 1);
+    s = cap_json_new_string(&tp.pool, (cap_uchar_t *) "x", 1);
 
-    v = cap_json_set(&pool, root, (cap_uchar_t *) "b", 1, s);
+    v = cap_json_set(&tp.pool, root, (cap_uchar_t *) "b", 1, s);
     ok(v != NULL && v == cap_json_get_literal(root, "b"),
        "set b returns the member");
     is_int(root->count, 3, "replacing keeps the count");
@@ -833,7 +753,7 @@ test_set(void)
     is_str(out.data, out.len, "{\"a\":1,\"b\":\"x\",\"d\":3}",
            "set replaces in place");
 
-    v = cap_json_set(&pool, root, (cap_uchar_t *) "e", 1, s);
+    v = cap_json_set(&tp.pool, root, (cap_uchar_t *) "e", 1, s);
     ok(v != NULL && root->last == v && v->next == NULL,
        "a new member is the last");
     is_int(root->count, 4, "appending counts");
@@ -841,8 +761,8 @@ test_set(void)
     is_str(out.data, out.len, "{\"a\":1,\"b\":\"x\",\"d\":3,\"e\":\"x\"}",
            "set appends a new key");
 
-    v = cap_json_set(&pool, root, (cap_uchar_t *) "d", 1, s);
-    v = cap_json_set(&pool, root, (cap_uchar_t *) "f", 1, s);
+    v = cap_json_set(&tp.pool, root, (cap_uchar_t *) "d", 1, s);
+    v = cap_json_set(&tp.pool, root, (cap_uchar_t *) "f", 1, s);
     write_json(root, &out);
     is_str(out.data, out.len,
            "{\"a\":1,\"b\":\"x\",\"d\":\"x\",\"e\":\"x\",\"f\":\"x\"}",
@@ -854,7 +774,7 @@ test_set(void)
 
     o = parse_str("{\"k\":[1,2]}", &err);
     if (o != NULL) {
-        v = cap_json_set(&pool, root, (cap_uchar_t *) "a", 1, o);
+        v = cap_json_set(&tp.pool, root, (cap_uchar_t *) "a", 1, o);
         write_json(root, &out);
         is_str(out.data, out.len,
                "{\"a\":{\"k\":[1,2]},\"b\":\"x\",\"d\":\"x\",\"e\":\"x\","
@@ -866,7 +786,7 @@ test_set(void)
 
     root = parse_str("{\"a\":1,\"z\":0,\"a\":2}", &err);
     if (root != NULL) {
-        cap_json_set(&pool, root, (cap_uchar_t *) "a", 1, s);
+        cap_json_set(&tp.pool, root, (cap_uchar_t *) "a", 1, s);
         write_json(root, &out);
         is_str(out.data, out.len, "{\"a\":1,\"z\":0,\"a\":\"x\"}",
                "set replaces the last of duplicates");
@@ -874,12 +794,12 @@ test_set(void)
 
     /* an empty object */
 
-    root = cap_json_new(&pool, CAP_JSON_OBJECT);
+    root = cap_json_new(&tp.pool, CAP_JSON_OBJECT);
     if (ok(root != NULL && root->count == 0, "a new object")) {
         write_json(root, &out);
         is_str(out.data, out.len, "{}", "it is {}");
 
-        v = cap_json_set(&pool, root, (cap_uchar_t *) "k\"", 2, s);
+        v = cap_json_set(&tp.pool, root, (cap_uchar_t *) "k\"", 2, s);
         ok(v != NULL && root->first == v && root->last == v,
            "set on an empty object");
         write_json(root, &out);
@@ -887,7 +807,7 @@ test_set(void)
                "the new key is escaped when written");
     }
 
-    pool_reset();
+    test_pool_reset(&tp);
 }
 
 
@@ -911,7 +831,7 @@ test_new(void)
     size_t  i;
 
     for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-        v = cap_json_new(&pool, types[i].type);
+        v = cap_json_new(&tp.pool, types[i].type);
 
         if (ok(v != NULL && v->type == types[i].type
                && v->first == NULL && v->next == NULL && v->count == 0,
@@ -923,7 +843,7 @@ test_new(void)
         }
     }
 
-    v = cap_json_new_string(&pool, (cap_uchar_t *) "a\0b", 3);
+    v = cap_json_new_string(&tp.pool, (cap_uchar_t *) "a\0b", 3);
     if (ok(v != NULL && v->type == CAP_JSON_STRING && v->str.len == 3,
            "new string"))
     {
@@ -933,16 +853,16 @@ test_new(void)
 
     /* an object holding an array holding them */
 
-    a = cap_json_new(&pool, CAP_JSON_OBJECT);
-    v = cap_json_new(&pool, CAP_JSON_ARRAY);
+    a = cap_json_new(&tp.pool, CAP_JSON_OBJECT);
+    v = cap_json_new(&tp.pool, CAP_JSON_ARRAY);
 
     if (a != NULL && v != NULL) {
-        cap_json_set(&pool, a, (cap_uchar_t *) "l", 1, v);
+        cap_json_set(&tp.pool, a, (cap_uchar_t *) "l", 1, v);
         write_json(a, &out);
         is_str(out.data, out.len, "{\"l\":[]}", "new values nest");
     }
 
-    pool_reset();
+    test_pool_reset(&tp);
 }
 
 
@@ -968,7 +888,7 @@ test_write_string(void)
         all[i] = (cap_uchar_t) i;
     }
 
-    if (cap_buf_init(&b, &pool, 0, 0) != CAP_OK) {
+    if (cap_buf_init(&b, &tp.pool, 0, 0) != CAP_OK) {
         ok(0, "buffer");
         return;
     }
@@ -991,7 +911,7 @@ test_write_string(void)
     is_str(b.data, b.len, "\"\xc3\xa9/\"",
            "UTF-8 and / are written as they are");
 
-    pool_reset();
+    test_pool_reset(&tp);
 }
 
 
@@ -1008,14 +928,14 @@ test_bounded(void)
         return;
     }
 
-    cap_buf_init(&b, &pool, 4, 18);
+    cap_buf_init(&b, &tp.pool, 4, 18);
     is_int(cap_json_write(&b, v), CAP_OK, "18 bytes fit in 18");
     is_str(b.data, b.len, "{\"a\":\"0123456789\"}", "and are written");
 
-    cap_buf_init(&b, &pool, 4, 17);
+    cap_buf_init(&b, &tp.pool, 4, 17);
     is_int(cap_json_write(&b, v), CAP_ERROR, "18 bytes do not fit in 17");
     ok(b.overflow, "the buffer overflowed");
     ok(b.len <= 17, "and holds at most 17 bytes");
 
-    pool_reset();
+    test_pool_reset(&tp);
 }

@@ -8,6 +8,9 @@
 
 
 #include "tap.h"
+#include "pool.h"
+#include "gen_json.h"
+#include "util.h"
 #include "capture/cap_capture.h"
 #include "encode/cap_encode.h"
 
@@ -20,23 +23,12 @@
 #define HEAD   "\"uuid\":\"" UUID "\",\"timestamp\":\"2024-01-02T03:04:00Z\","
 
 #define GEN_EVENTS  200
+#define GEN_SEED    0x2545f491
 
 
-typedef struct {
-    char    *data;
-    size_t   len;
-    size_t   size;
-} gen_buf_t;
-
-
-static void *heap_alloc(void *data, size_t size);
-static void heap_free(void *data, void *p);
-static void *arena_alloc(void *data, size_t size);
-static void arena_done(void);
 static cap_event_t *event(const char *json);
 static cap_json_t *encode(cap_event_t *ev);
 static cap_json_t *parse_out(const cap_uchar_t *p, size_t len);
-static cap_json_t *jpath(cap_json_t *root, const char *path);
 static void is_json(cap_json_t *root, const char *path, const char *want);
 static void is_keys(cap_json_t *root, const char *path, const char *want);
 static void is_absent(cap_json_t *root, const char *path);
@@ -51,22 +43,19 @@ static void test_group(void);
 static void test_too_large(void);
 static void test_batch(void);
 static void test_generated(void);
-static uint32_t gen_rand(void);
-static void gen_add(gen_buf_t *g, const char *s);
-static void gen_string(gen_buf_t *g);
-static void gen_value(gen_buf_t *g, unsigned depth);
-static void gen_object(gen_buf_t *g, unsigned depth);
 static void gen_event(gen_buf_t *g);
 static int unique_keys(cap_json_t *v);
 static int is_string(cap_json_t *v);
 
 
-static size_t        heap_live;
-static cap_pool_t    heap = { heap_alloc, heap_free, NULL };
-static cap_pool_t    arena = { arena_alloc, NULL, NULL };
+/* a pool that counts what is still allocated */
+static test_pool_t   heap = TEST_POOL(heap, test_pool_free);
+
+/* a request pool for the model: blocks in a list, freed at the end */
+static test_pool_t   arena = TEST_POOL(arena, NULL);
+
 static cap_batch_t   batch;
 static const char   *row;
-static uint32_t      gen_state = 0x2545f491;
 
 
 int
@@ -83,91 +72,11 @@ main(void)
     test_batch();
     test_generated();
 
-    is_int(heap_live, 0, "every block freed");
+    is_int(heap.live, 0, "every block freed");
 
-    arena_done();
+    test_pool_reset(&arena);
 
     return tap_done();
-}
-
-
-/* a pool that counts what is still allocated */
-
-static void *
-heap_alloc(void *data, size_t size)
-{
-    size_t  *p;
-
-    p = malloc(size + sizeof(size_t) * 2);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    (void) data;
-
-    p[0] = size;
-    heap_live += size;
-
-    return p + 2;
-}
-
-
-static void
-heap_free(void *data, void *p)
-{
-    size_t  *h;
-
-    (void) data;
-
-    h = (size_t *) p - 2;
-    heap_live -= h[0];
-
-    free(h);
-}
-
-
-/* a request pool for the model: blocks in a list, freed at the end */
-
-typedef struct arena_blk_s  arena_blk_t;
-
-struct arena_blk_s {
-    arena_blk_t  *next;
-    long double   align;
-};
-
-
-static arena_blk_t  *arena_blocks;
-
-
-static void *
-arena_alloc(void *data, size_t size)
-{
-    arena_blk_t  *b;
-
-    b = malloc(sizeof(arena_blk_t) + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    (void) data;
-
-    b->next = arena_blocks;
-    arena_blocks = b;
-
-    return b + 1;
-}
-
-
-static void
-arena_done(void)
-{
-    arena_blk_t  *b;
-
-    while (arena_blocks) {
-        b = arena_blocks;
-        arena_blocks = b->next;
-        free(b);
-    }
 }
 
 
@@ -183,7 +92,7 @@ event(const char *json)
     cap_request_t  req;
 
     len = strlen(json) + sizeof("{\"api_key\":\"phc_a\",\"batch\":[]}");
-    p = arena_alloc(NULL, len);
+    p = test_pool_alloc(&arena, len);
     len = snprintf((char *) p, len, "{\"api_key\":\"phc_a\",\"batch\":[%s]}",
                    json);
 
@@ -191,10 +100,10 @@ event(const char *json)
     req.now = NOW;
     req.ip_policy = CAP_IP_OFF;
 
-    root = cap_json_parse(&arena, p, len, &err);
+    root = cap_json_parse(&arena.pool, p, len, &err);
 
     if (root == NULL
-        || cap_request_parse(&arena, &req, root, &batch, &err) != CAP_OK
+        || cap_request_parse(&arena.pool, &req, root, &batch, &err) != CAP_OK
         || batch.nevents != 1)
     {
         printf("# event does not parse: %s\n", json);
@@ -218,20 +127,20 @@ encode(cap_event_t *ev)
         return NULL;
     }
 
-    cap_buf_init(&b, &heap, 64, 0);
+    cap_buf_init(&b, &heap.pool, 64, 0);
 
     if (cap_segment_message(&b, &batch, ev, NOW, CAP_SEGMENT_MAX_MESSAGE,
                             &err)
         != CAP_OK)
     {
         printf("# encoding fails: %s\n", err.text);
-        cap_free(&heap, b.data);
+        cap_free(&heap.pool, b.data);
         return NULL;
     }
 
     m = parse_out(b.data, b.len);
 
-    cap_free(&heap, b.data);
+    cap_free(&heap.pool, b.data);
 
     return m;
 }
@@ -244,35 +153,13 @@ parse_out(const cap_uchar_t *p, size_t len)
     cap_error_t   err;
     cap_uchar_t  *text;
 
-    text = arena_alloc(NULL, len + 1);
+    text = test_pool_alloc(&arena, len + 1);
     memcpy(text, p, len);
 
-    v = cap_json_parse(&arena, text, len, &err);
+    v = cap_json_parse(&arena.pool, text, len, &err);
 
     if (v == NULL) {
         printf("# not JSON: '%.*s'\n", (int) (len > 400 ? 400 : len), p);
-    }
-
-    return v;
-}
-
-
-/* "a.b.c": members of members; "" is the value itself */
-
-static cap_json_t *
-jpath(cap_json_t *v, const char *path)
-{
-    const char  *dot;
-
-    while (v != NULL && *path) {
-        dot = strchr(path, '.');
-
-        if (dot == NULL) {
-            return cap_json_get(v, path, strlen(path));
-        }
-
-        v = cap_json_get(v, path, dot - path);
-        path = dot + 1;
     }
 
     return v;
@@ -295,12 +182,12 @@ is_json(cap_json_t *root, const char *path, const char *want)
         return;
     }
 
-    cap_buf_init(&b, &heap, 64, 0);
+    cap_buf_init(&b, &heap.pool, 64, 0);
     cap_json_write(&b, v);
 
     is_str(b.data, b.len, want, "%s: %s is %s", row, path, want);
 
-    cap_free(&heap, b.data);
+    cap_free(&heap.pool, b.data);
 }
 
 
@@ -820,7 +707,7 @@ test_too_large(void)
 
     ok(ev != NULL, "a 40 KB event parses");
 
-    cap_buf_init(&b, &heap, 16, 0);
+    cap_buf_init(&b, &heap.pool, 16, 0);
     cap_buf_append_literal(&b, "[prefix,");
 
     err.code = CAP_E_NONE;
@@ -837,14 +724,14 @@ test_too_large(void)
     ok(cap_segment_message(&b, &batch, ev, NOW, 0, &err) == CAP_OK
        && b.len > 40000, "no limit: encodes");
 
-    cap_free(&heap, b.data);
+    cap_free(&heap.pool, b.data);
 
     /* the limit is exact, escapes and all */
 
     ev = event("{\"event\":\"e\",\"distinct_id\":\"d\"," HEAD
                "\"properties\":{\"q\":\"\\\"\\\"\\\"\\n\\n\\u0001\\u0001\"}}");
 
-    cap_buf_init(&b, &heap, 16, 0);
+    cap_buf_init(&b, &heap.pool, 16, 0);
     cap_segment_message(&b, &batch, ev, NOW, 0, &err);
     len = b.len;
 
@@ -857,11 +744,11 @@ test_too_large(void)
        && err.code == CAP_E_EVENT_TOO_LARGE && b.len == 0,
        "one byte over: CAP_E_EVENT_TOO_LARGE");
 
-    cap_free(&heap, b.data);
+    cap_free(&heap.pool, b.data);
 
     /* the buffer's own bound (the batch): CAP_E_BODY_TOO_LARGE */
 
-    cap_buf_init(&b, &heap, 16, 64);
+    cap_buf_init(&b, &heap.pool, 16, 64);
     cap_buf_append_literal(&b, "{\"batch\":[");
 
     ok(cap_segment_message(&b, &batch, ev, NOW, CAP_SEGMENT_MAX_MESSAGE,
@@ -871,7 +758,7 @@ test_too_large(void)
     is_str(b.data, b.len, "{\"batch\":[", "the buffer is as it was");
     ok(!b.overflow && b.max == 64, "and so are its flags");
 
-    cap_free(&heap, b.data);
+    cap_free(&heap.pool, b.data);
 }
 
 
@@ -884,7 +771,7 @@ test_batch(void)
 
     row = "batch";
 
-    cap_buf_init(&b, &heap, 16, 0);
+    cap_buf_init(&b, &heap.pool, 16, 0);
 
     ok(cap_segment_batch_open(&b) == CAP_OK
        && cap_segment_batch_close(&b, NOW) == CAP_OK, "an empty body");
@@ -924,7 +811,7 @@ test_batch(void)
         is_json(v->last, "name", "\"T\"");
     }
 
-    cap_free(&heap, b.data);
+    cap_free(&heap.pool, b.data);
 }
 
 
@@ -961,8 +848,10 @@ static const char  *gen_scalars[] = {
     "null", "true", "false", "0", "-1.5e3", "42", "1E+2"
 };
 
-
-#define gen_nelts(a)  (sizeof(a) / sizeof(a[0]))
+static const gen_json_t  gen_tables = {
+    gen_keys, gen_nelts(gen_keys), gen_bits, gen_nelts(gen_bits),
+    gen_scalars, gen_nelts(gen_scalars), "\""
+};
 
 
 static void
@@ -983,11 +872,14 @@ test_generated(void)
 
     parsed = shaped = typed = ids = uniq = limited = kinds = over = 0;
 
+    gen_state = GEN_SEED;
+    gen_json = &gen_tables;
+
     g.size = 65536;
     g.data = malloc(g.size);
 
-    cap_buf_init(&b, &heap, 64, 0);
-    cap_buf_init(&lim, &heap, 64, 0);
+    cap_buf_init(&b, &heap.pool, 64, 0);
+    cap_buf_init(&lim, &heap.pool, 64, 0);
 
     for (i = 0; i < GEN_EVENTS; i++) {
         g.len = 0;
@@ -1102,173 +994,19 @@ test_generated(void)
 
     printf("# %u of the messages over their random limit\n", over);
 
-    cap_free(&heap, b.data);
-    cap_free(&heap, lim.data);
+    cap_free(&heap.pool, b.data);
+    cap_free(&heap.pool, lim.data);
     free(g.data);
-}
-
-
-/* xorshift32: the same events at every run */
-
-static uint32_t
-gen_rand(void)
-{
-    gen_state ^= gen_state << 13;
-    gen_state ^= gen_state >> 17;
-    gen_state ^= gen_state << 5;
-
-    return gen_state;
-}
-
-
-static void
-gen_add(gen_buf_t *g, const char *s)
-{
-    size_t  n;
-
-    n = strlen(s);
-
-    if (g->len + n + 1 > g->size) {
-        return;
-    }
-
-    memcpy(g->data + g->len, s, n + 1);
-    g->len += n;
-}
-
-
-static void
-gen_string(gen_buf_t *g)
-{
-    unsigned  i, n;
-
-    n = gen_rand() % 8;
-
-    gen_add(g, "\"");
-
-    for (i = 0; i < n; i++) {
-        gen_add(g, gen_bits[gen_rand() % gen_nelts(gen_bits)]);
-    }
-
-    gen_add(g, "\"");
-}
-
-
-static void
-gen_value(gen_buf_t *g, unsigned depth)
-{
-    unsigned  i, n;
-
-    switch (gen_rand() % (depth < 2 ? 5 : 3)) {
-
-    case 0:
-        gen_add(g, gen_scalars[gen_rand() % gen_nelts(gen_scalars)]);
-        break;
-
-    case 1:
-    case 2:
-        gen_string(g);
-        break;
-
-    case 3:
-        n = gen_rand() % 4;
-
-        gen_add(g, "[");
-
-        for (i = 0; i < n; i++) {
-            if (i) {
-                gen_add(g, ",");
-            }
-
-            gen_value(g, depth + 1);
-        }
-
-        gen_add(g, "]");
-        break;
-
-    default:
-        gen_object(g, depth + 1);
-        break;
-    }
-}
-
-
-/* an object of distinct keys from gen_keys */
-
-static void
-gen_object(gen_buf_t *g, unsigned depth)
-{
-    size_t    i;
-    unsigned  n;
-    uint64_t  used;
-
-    used = 0;
-    n = 0;
-
-    gen_add(g, "{");
-
-    for (i = 0; i < gen_nelts(gen_keys); i++) {
-
-        if (gen_rand() % (depth ? 8 : 3) != 0 || (used & (1ULL << i))) {
-            continue;
-        }
-
-        used |= 1ULL << i;
-
-        if (n++) {
-            gen_add(g, ",");
-        }
-
-        gen_add(g, "\"");
-        gen_add(g, gen_keys[i]);
-        gen_add(g, "\":");
-
-        if (depth == 0
-            && (strcmp(gen_keys[i], "$set") == 0
-                || strcmp(gen_keys[i], "$set_once") == 0
-                || strcmp(gen_keys[i], "$group_set") == 0)
-            && gen_rand() % 4 != 0)
-        {
-            gen_object(g, depth + 1);
-
-        } else if (depth == 0 && strcmp(gen_keys[i], "$is_identified") == 0) {
-            gen_add(g, gen_rand() % 2 ? "true" : "false");
-
-        } else {
-            gen_value(g, depth);
-        }
-    }
-
-    gen_add(g, "}");
 }
 
 
 static void
 gen_event(gen_buf_t *g)
 {
-    char      num[16];
-    unsigned  i, n;
-
     gen_add(g, "{\"event\":\"");
     gen_add(g, gen_names[gen_rand() % gen_nelts(gen_names)]);
     gen_add(g, "\",\"distinct_id\":");
-
-    if (gen_rand() % 4 == 0) {
-        snprintf(num, sizeof(num), "%u", gen_rand() % 100000);
-        gen_add(g, num);
-
-    } else {
-        /* at least one byte that is not escaped away */
-        gen_add(g, "\"id-");
-        n = gen_rand() % 6;
-
-        for (i = 0; i < n; i++) {
-            gen_add(g, gen_bits[gen_rand() % gen_nelts(gen_bits)]);
-        }
-
-        gen_add(g, "\"");
-    }
-
+    gen_id(g);
     gen_add(g, ",\"properties\":");
     gen_object(g, 0);
     gen_add(g, "}");

@@ -13,6 +13,9 @@
 
 
 #include "tap.h"
+#include "pool.h"
+#include "gen_json.h"
+#include "util.h"
 #include "capture/cap_capture.h"
 #include "encode/cap_encode.h"
 
@@ -22,17 +25,9 @@
 #define UUID     "0190a5d2-7b4e-7c1a-9f3e-2b8d6c4a1e07"
 
 #define GEN_EVENTS  300
+#define GEN_SEED    0x6d2b79f5
 
 
-typedef struct {
-    char    *data;
-    size_t   len;
-    size_t   size;
-} gen_buf_t;
-
-
-static void *arena_alloc(void *data, size_t size);
-static void arena_done(void);
 static char *sq(const char *s);
 static char *text(cap_json_t *v);
 static cap_json_t *parse(const char *s, size_t len);
@@ -42,7 +37,6 @@ static cap_event_t *accept(cap_segment_kind_t kind, const char *body);
 static int model(cap_json_t *root, cap_msec_t now);
 static void refused(cap_segment_kind_t kind, const char *body,
     cap_err_code_t code, const char *want);
-static cap_json_t *jpath(cap_json_t *v, const char *path);
 static void is_json(cap_json_t *root, const char *path, const char *want);
 static void is_keys(cap_json_t *root, const char *path, const char *want);
 static void is_event(cap_event_t *ev, const char *name, const char *id);
@@ -73,15 +67,12 @@ static cap_json_t *present(cap_json_t *obj, const char *key);
 static int is_type(cap_json_t *m, const char *type);
 static void drop(cap_json_t *obj, const char *key);
 static const char *trip(cap_event_t *e1, cap_event_t *e2, cap_json_t *m1);
-static uint32_t gen_rand(void);
-static void gen_add(gen_buf_t *g, const char *s);
-static void gen_string(gen_buf_t *g);
-static void gen_value(gen_buf_t *g, unsigned depth);
-static void gen_object(gen_buf_t *g, unsigned depth);
 static void gen_event(gen_buf_t *g);
 
 
-static cap_pool_t    arena = { arena_alloc, NULL, NULL };
+/* a request pool: blocks in a list, freed at the end */
+static test_pool_t   arena = TEST_POOL(arena, NULL);
+
 static cap_str_t     token = cap_string(TOKEN);
 static cap_str_t     workspace = cap_string("workspace");
 static cap_str_t    *default_type = &workspace;
@@ -89,7 +80,6 @@ static cap_batch_t   batch;
 static cap_error_t   err;
 static cap_json_t   *out;
 static const char   *row;
-static uint32_t      gen_state = 0x6d2b79f5;
 
 
 int
@@ -112,54 +102,9 @@ main(void)
     test_round_trip();
     test_generated();
 
-    arena_done();
+    test_pool_reset(&arena);
 
     return tap_done();
-}
-
-
-/* a request pool: blocks in a list, freed at the end */
-
-typedef struct arena_blk_s  arena_blk_t;
-
-struct arena_blk_s {
-    arena_blk_t  *next;
-    long double   align;
-};
-
-
-static arena_blk_t  *arena_blocks;
-
-
-static void *
-arena_alloc(void *data, size_t size)
-{
-    arena_blk_t  *b;
-
-    b = malloc(sizeof(arena_blk_t) + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    (void) data;
-
-    b->next = arena_blocks;
-    arena_blocks = b;
-
-    return b + 1;
-}
-
-
-static void
-arena_done(void)
-{
-    arena_blk_t  *b;
-
-    while (arena_blocks) {
-        b = arena_blocks;
-        arena_blocks = b->next;
-        free(b);
-    }
 }
 
 
@@ -172,7 +117,7 @@ sq(const char *s)
     size_t   i, n;
 
     n = strlen(s);
-    p = arena_alloc(NULL, n + 1);
+    p = test_pool_alloc(&arena, n + 1);
 
     for (i = 0; i <= n; i++) {
         p[i] = (s[i] == '\'') ? '"' : s[i];
@@ -193,7 +138,7 @@ text(cap_json_t *v)
         return "(absent)";
     }
 
-    cap_buf_init(&b, &arena, 64, 0);
+    cap_buf_init(&b, &arena.pool, 64, 0);
     cap_json_write(&b, v);
     cap_buf_put(&b, '\0');
 
@@ -208,11 +153,11 @@ parse(const char *s, size_t len)
     cap_error_t   e;
     cap_json_t   *v;
 
-    p = arena_alloc(NULL, len + 1);
+    p = test_pool_alloc(&arena, len + 1);
     memcpy(p, s, len);
     p[len] = '\0';
 
-    v = cap_json_parse(&arena, p, len, &e);
+    v = cap_json_parse(&arena.pool, p, len, &e);
     if (v == NULL) {
         printf("# not JSON (%s): %.*s\n", e.text, (int) len, s);
     }
@@ -247,7 +192,8 @@ ingest(cap_segment_kind_t kind, const char *body)
 
     memset(&err, 0, sizeof(cap_error_t));
 
-    out = cap_segment_ingest(&arena, root, kind, &token, default_type, &err);
+    out = cap_segment_ingest(&arena.pool, root, kind, &token, default_type,
+                             &err);
 
     return out;
 }
@@ -266,7 +212,7 @@ model(cap_json_t *root, cap_msec_t now)
 
     memset(&err, 0, sizeof(cap_error_t));
 
-    return cap_request_parse(&arena, &req, root, &batch, &err);
+    return cap_request_parse(&arena.pool, &req, root, &batch, &err);
 }
 
 
@@ -304,28 +250,6 @@ refused(cap_segment_kind_t kind, const char *body, cap_err_code_t code,
     ok(r == NULL && err.code == code && cap_error_status(code) == 400,
        "%s: refused with %s (400)", row, cap_error_name(code));
     is_str(err.text, strlen(err.text), want, "%s: the text", row);
-}
-
-
-/* "a.b.c": members of members; "" is the value itself */
-
-static cap_json_t *
-jpath(cap_json_t *v, const char *path)
-{
-    const char  *dot;
-
-    while (v != NULL && *path) {
-        dot = strchr(path, '.');
-
-        if (dot == NULL) {
-            return cap_json_get(v, path, strlen(path));
-        }
-
-        v = cap_json_get(v, path, dot - path);
-        path = dot + 1;
-    }
-
-    return v;
 }
 
 
@@ -992,7 +916,7 @@ test_refused(void)
 
     row = "no token";
 
-    r = cap_segment_ingest(&arena,
+    r = cap_segment_ingest(&arena.pool,
                            jsq("{'event':'e','userId':'u'}"),
                            CAP_SEGMENT_KIND_TRACK, NULL, NULL, &err);
     ok(r != NULL && cap_json_get_literal(r, "api_key") == NULL,
@@ -1000,7 +924,7 @@ test_refused(void)
     ok(r != NULL && model(r, NOW) == CAP_ERROR
        && err.code == CAP_E_NO_TOKEN, "%s: the model refuses it", row);
 
-    r = cap_segment_ingest(&arena,
+    r = cap_segment_ingest(&arena.pool,
                            jsq("{'event':'e','userId':'u'}"),
                            (cap_segment_kind_t) 7, &token, NULL, &err);
     ok(r == NULL && err.code == CAP_E_PARSE, "an unknown kind");
@@ -1036,22 +960,8 @@ test_refused(void)
 static int
 uuid_form(const cap_uchar_t *u, int version)
 {
-    size_t  i;
-
-    for (i = 0; i < CAP_UUID_LEN; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (u[i] != '-') {
-                return 0;
-            }
-
-        } else if (!((u[i] >= '0' && u[i] <= '9')
-                     || (u[i] >= 'a' && u[i] <= 'f')))
-        {
-            return 0;
-        }
-    }
-
-    return u[14] == '0' + version && strchr("89ab", u[19]) != NULL;
+    return uuid_text(u) && u[14] == '0' + version
+           && strchr("89ab", u[19]) != NULL;
 }
 
 
@@ -1456,8 +1366,8 @@ test_unchanged(void)
     first = NULL;
 
     for (i = CAP_SEGMENT_KIND_BATCH; i <= CAP_SEGMENT_KIND_ALIAS; i++) {
-        r = cap_segment_ingest(&arena, root, (cap_segment_kind_t) i, &token,
-                               &workspace, &err);
+        r = cap_segment_ingest(&arena.pool, root, (cap_segment_kind_t) i,
+                               &token, &workspace, &err);
 
         if (r != NULL && model(r, NOW) == CAP_OK) {
             mapped++;
@@ -1475,7 +1385,7 @@ test_unchanged(void)
     is_str(after, strlen(after), before, "%s: every kind, and the model",
            row);
 
-    r = cap_segment_ingest(&arena, root, CAP_SEGMENT_KIND_GROUP, &token,
+    r = cap_segment_ingest(&arena.pool, root, CAP_SEGMENT_KIND_GROUP, &token,
                            &workspace, &err);
     s = text(r);
     ok(first != NULL && strcmp(s, first) == 0,
@@ -1491,7 +1401,7 @@ encode(cap_event_t *ev, cap_batch_t *b)
     cap_buf_t    buf;
     cap_error_t  e;
 
-    cap_buf_init(&buf, &arena, 256, 0);
+    cap_buf_init(&buf, &arena.pool, 256, 0);
 
     if (cap_segment_batch_open(&buf) != CAP_OK
         || cap_segment_message(&buf, b, ev, NOW, 0, &e) != CAP_OK
@@ -1516,7 +1426,7 @@ back(cap_json_t *body, cap_msec_t now)
         return NULL;
     }
 
-    r = cap_segment_ingest(&arena, body, CAP_SEGMENT_KIND_BATCH, &token,
+    r = cap_segment_ingest(&arena.pool, body, CAP_SEGMENT_KIND_BATCH, &token,
                            default_type, &err);
 
     if (r == NULL || model(r, now) != CAP_OK || batch.nevents != 1) {
@@ -1948,7 +1858,7 @@ test_round_trip(void)
         /* as the one event of a PostHog batch */
 
         n = strlen(events[i]) + 64;
-        s = arena_alloc(NULL, n);
+        s = test_pool_alloc(&arena, n);
         snprintf(s, n, "{'api_key':'phc_a','batch':[%s]}", events[i]);
 
         r = jsq(s);
@@ -2017,8 +1927,10 @@ static const char  *gen_scalars[] = {
     "null", "true", "false", "0", "-1.5e3", "42", "1E+2"
 };
 
-
-#define gen_nelts(a)  (sizeof(a) / sizeof(a[0]))
+static const gen_json_t  gen_tables = {
+    gen_keys, gen_nelts(gen_keys), gen_bits, gen_nelts(gen_bits),
+    gen_scalars, gen_nelts(gen_scalars), "'"
+};
 
 
 static void
@@ -2039,6 +1951,9 @@ test_generated(void)
 
     made = taken = kept = fixed = kinds = skew = 0;
     default_type = NULL;
+
+    gen_state = GEN_SEED;
+    gen_json = &gen_tables;
 
     g.size = 65536;
     g.data = malloc(g.size);
@@ -2172,162 +2087,17 @@ test_generated(void)
 }
 
 
-/* xorshift32: the same events at every run */
-
-static uint32_t
-gen_rand(void)
-{
-    gen_state ^= gen_state << 13;
-    gen_state ^= gen_state >> 17;
-    gen_state ^= gen_state << 5;
-
-    return gen_state;
-}
-
-
-static void
-gen_add(gen_buf_t *g, const char *s)
-{
-    size_t  n;
-
-    n = strlen(s);
-
-    if (g->len + n + 1 > g->size) {
-        return;
-    }
-
-    memcpy(g->data + g->len, s, n + 1);
-    g->len += n;
-}
-
-
-static void
-gen_string(gen_buf_t *g)
-{
-    unsigned  i, n;
-
-    n = gen_rand() % 8;
-
-    gen_add(g, "'");
-
-    for (i = 0; i < n; i++) {
-        gen_add(g, gen_bits[gen_rand() % gen_nelts(gen_bits)]);
-    }
-
-    gen_add(g, "'");
-}
-
-
-static void
-gen_value(gen_buf_t *g, unsigned depth)
-{
-    unsigned  i, n;
-
-    switch (gen_rand() % (depth < 2 ? 5 : 3)) {
-
-    case 0:
-        gen_add(g, gen_scalars[gen_rand() % gen_nelts(gen_scalars)]);
-        break;
-
-    case 1:
-    case 2:
-        gen_string(g);
-        break;
-
-    case 3:
-        n = gen_rand() % 4;
-
-        gen_add(g, "[");
-
-        for (i = 0; i < n; i++) {
-            if (i) {
-                gen_add(g, ",");
-            }
-
-            gen_value(g, depth + 1);
-        }
-
-        gen_add(g, "]");
-        break;
-
-    default:
-        gen_object(g, depth + 1);
-        break;
-    }
-}
-
-
-/* an object of distinct keys */
-
-static void
-gen_object(gen_buf_t *g, unsigned depth)
-{
-    size_t    i;
-    unsigned  n;
-
-    n = 0;
-
-    gen_add(g, "{");
-
-    for (i = 0; i < gen_nelts(gen_keys); i++) {
-
-        if (gen_rand() % (depth ? 8 : 3) != 0) {
-            continue;
-        }
-
-        if (n++) {
-            gen_add(g, ",");
-        }
-
-        gen_add(g, "'");
-        gen_add(g, gen_keys[i]);
-        gen_add(g, "':");
-
-        if (depth == 0
-            && (strcmp(gen_keys[i], "$set") == 0
-                || strcmp(gen_keys[i], "$set_once") == 0
-                || strcmp(gen_keys[i], "$group_set") == 0)
-            && gen_rand() % 4 != 0)
-        {
-            gen_object(g, depth + 1);
-
-        } else if (depth == 0 && strcmp(gen_keys[i], "$is_identified") == 0) {
-            gen_add(g, gen_rand() % 2 ? "true" : "false");
-
-        } else {
-            gen_value(g, depth);
-        }
-    }
-
-    gen_add(g, "}");
-}
-
-
 static void
 gen_event(gen_buf_t *g)
 {
     char         num[64];
-    unsigned     i, n;
+    unsigned     n;
     cap_uchar_t  ts[CAP_TIME_LEN];
 
     gen_add(g, "{'api_key':'phc_a','batch':[{'event':'");
     gen_add(g, gen_names[gen_rand() % gen_nelts(gen_names)]);
     gen_add(g, "','distinct_id':");
-
-    if (gen_rand() % 4 == 0) {
-        snprintf(num, sizeof(num), "%u", gen_rand() % 100000);
-        gen_add(g, num);
-
-    } else {
-        gen_add(g, "'id-");
-        n = gen_rand() % 6;
-
-        for (i = 0; i < n; i++) {
-            gen_add(g, gen_bits[gen_rand() % gen_nelts(gen_bits)]);
-        }
-
-        gen_add(g, "'");
-    }
+    gen_id(g);
 
     if (gen_rand() % 2) {
         snprintf(num, sizeof(num), ",'uuid':'%08x-%04x-4%03x-a%03x-%08x%04x'",

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "tap.h"
+#include "util.h"
 #include "core/cap_time.h"
 
 
@@ -20,7 +21,6 @@ typedef struct {
 } vector_t;
 
 
-static const char *esc(const char *s);
 static int parse(const char *s, cap_msec_t *ms);
 static int parse_len(const char *s, size_t len, cap_msec_t *ms);
 static size_t format(cap_msec_t ms, char *out);
@@ -598,27 +598,4 @@ rnd(void)
     rnd_state ^= rnd_state >> 27;
 
     return rnd_state * 0x2545f4914f6cdd1dULL;
-}
-
-
-/* the text of a vector for a test name: non-printable bytes as \xNN */
-
-static const char *
-esc(const char *s)
-{
-    size_t       n;
-    static char  buf[256];
-
-    for (n = 0; *s != '\0' && n < sizeof(buf) - 5; s++) {
-        if (*s >= 0x20 && *s < 0x7f) {
-            buf[n++] = *s;
-
-        } else {
-            n += sprintf(buf + n, "\\x%02x", (unsigned char) *s);
-        }
-    }
-
-    buf[n] = '\0';
-
-    return buf;
 }

@@ -11,6 +11,9 @@
 
 
 #include "tap.h"
+#include "pool.h"
+#include "gen.h"
+#include "util.h"
 #include "core/cap_sha256.h"
 #include "capture/cap_capture.h"
 #include "encode/cap_encode.h"
@@ -18,6 +21,7 @@
 
 #define NOW         1704164645000LL
 #define GEN_EVENTS  3000
+#define GEN_SEED    0x9e3779b9
 
 #define SALT        "s3cret"
 
@@ -72,15 +76,6 @@
 #define nelts(a)  (sizeof(a) / sizeof(a[0]))
 
 
-typedef struct {
-    char    *data;
-    size_t   len;
-    size_t   size;
-} gen_buf_t;
-
-
-static void *arena_alloc(void *data, size_t size);
-static void arena_done(void);
 static cap_event_t *event(const char *json);
 static cap_str_t text(cap_json_t *v);
 static int same_text(cap_json_t *v, cap_str_t *want);
@@ -105,28 +100,22 @@ static void ref_object(cap_buf_t *b, cap_json_t *obj, unsigned top,
     const cap_transform_t *t, int alias);
 static void ref_digest(cap_buf_t *b, const cap_transform_t *t,
     const cap_uchar_t *p, size_t len);
-static int listed(cap_str_t *names, size_t n, cap_str_t *key);
 static int key_is(cap_str_t *key, const char *name);
-static int is_hex(cap_json_t *v);
 static int well_linked(cap_json_t *obj);
 static int check_out(cap_event_t *in, cap_event_t *out,
     const cap_transform_t *t);
-static uint32_t gen_rand(void);
-static void gen_add(gen_buf_t *g, const char *s);
 static void gen_value(gen_buf_t *g, unsigned depth);
 static void gen_object(gen_buf_t *g, unsigned depth);
 static void gen_event(gen_buf_t *g);
 
 
-static cap_pool_t    arena = { arena_alloc, NULL, NULL };
-static size_t        arena_count;
-static size_t        arena_limit;       /* fail allocations past it */
-static int           arena_failing;
+/* blocks in a list, freed at the end; counts, and fails when told */
+static test_pool_t   arena = TEST_POOL(arena, NULL);
+
 static size_t        allocs;            /* of the last transform() */
 static cap_batch_t   batch;
 static cap_json_t   *root;
 static const char   *row;
-static uint32_t      gen_state = 0x9e3779b9;
 
 static cap_str_t     no_names[] = { cap_string("phone"),
                                     cap_string("nope") };
@@ -147,60 +136,9 @@ main(void)
     test_encoders();
     test_generated();
 
-    arena_done();
+    test_pool_reset(&arena);
 
     return tap_done();
-}
-
-
-/* blocks in a list, freed at the end; counts, and fails when told */
-
-typedef struct arena_blk_s  arena_blk_t;
-
-struct arena_blk_s {
-    arena_blk_t  *next;
-    long double   align;
-};
-
-
-static arena_blk_t  *arena_blocks;
-
-
-static void *
-arena_alloc(void *data, size_t size)
-{
-    arena_blk_t  *b;
-
-    (void) data;
-
-    if (arena_failing && arena_count >= arena_limit) {
-        return NULL;
-    }
-
-    b = malloc(sizeof(arena_blk_t) + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    arena_count++;
-
-    b->next = arena_blocks;
-    arena_blocks = b;
-
-    return b + 1;
-}
-
-
-static void
-arena_done(void)
-{
-    arena_blk_t  *b;
-
-    while (arena_blocks) {
-        b = arena_blocks;
-        arena_blocks = b->next;
-        free(b);
-    }
 }
 
 
@@ -220,7 +158,7 @@ event(const char *json)
     cap_request_t  req;
 
     len = strlen(json) + sizeof("{\"api_key\":\"phc_a\",\"batch\":[]}");
-    p = arena_alloc(NULL, len);
+    p = test_pool_alloc(&arena, len);
     len = snprintf((char *) p, len, "{\"api_key\":\"phc_a\",\"batch\":[%s]}",
                    json);
 
@@ -228,12 +166,12 @@ event(const char *json)
     req.now = NOW;
     req.ip_policy = CAP_IP_OFF;
 
-    root = cap_json_parse(&arena, p, len, &err);
+    root = cap_json_parse(&arena.pool, p, len, &err);
 
     if (root == NULL
-        || cap_request_parse(&arena, &req, root, &batch, &err) != CAP_OK
+        || cap_request_parse(&arena.pool, &req, root, &batch, &err) != CAP_OK
         || batch.nevents != 1
-        || cap_buf_init(&b, &arena, 256, 0) != CAP_OK
+        || cap_buf_init(&b, &arena.pool, 256, 0) != CAP_OK
         || cap_record_encode(&b, &batch, 1024 * 1024, &err) != CAP_OK)
     {
         printf("# event does not parse: %s\n", json);
@@ -250,7 +188,7 @@ text(cap_json_t *v)
     cap_buf_t  b;
     cap_str_t  s;
 
-    cap_buf_init(&b, &arena, 256, 0);
+    cap_buf_init(&b, &arena.pool, 256, 0);
 
     if (v == NULL || cap_json_write(&b, v) != CAP_OK) {
         b.len = 0;
@@ -313,12 +251,12 @@ transform(const cap_transform_t *t, const char *json, cap_event_t *out)
     props = text(in->properties);
     all = text(root);
     did.len = in->distinct_id.len;
-    did.data = cap_strdup(&arena, in->distinct_id.data, did.len);
+    did.data = cap_strdup(&arena.pool, in->distinct_id.data, did.len);
     copy = *in;
 
-    arena_count = 0;
-    rc = cap_transform_event(&arena, t, in, out);
-    allocs = arena_count;
+    arena.nallocs = 0;
+    rc = cap_transform_event(&arena.pool, t, in, out);
+    allocs = arena.nallocs;
 
     is_int(rc, CAP_OK, "%s: CAP_OK", row);
 
@@ -372,7 +310,7 @@ segment(cap_event_t *ev)
     cap_error_t   err;
     cap_uchar_t  *p;
 
-    cap_buf_init(&b, &arena, 256, 0);
+    cap_buf_init(&b, &arena.pool, 256, 0);
 
     if (cap_segment_message(&b, &batch, ev, NOW, CAP_SEGMENT_MAX_MESSAGE,
                             &err)
@@ -382,10 +320,10 @@ segment(cap_event_t *ev)
         return NULL;
     }
 
-    p = arena_alloc(NULL, b.len + 1);
+    p = test_pool_alloc(&arena, b.len + 1);
     memcpy(p, b.data, b.len);
 
-    m = cap_json_parse(&arena, p, b.len, &err);
+    m = cap_json_parse(&arena.pool, p, b.len, &err);
 
     if (m == NULL) {
         printf("# not JSON: %.*s\n", (int) b.len, b.data);
@@ -919,13 +857,12 @@ test_nomem(void)
     clean = 0;
 
     for (k = 0; k < 64; k++) {
-        arena_count = 0;
-        arena_limit = k;
-        arena_failing = 1;
+        arena.nallocs = 0;
+        arena.fail_from = k + 1;
 
-        rc = cap_transform_event(&arena, &t, in, &out);
+        rc = cap_transform_event(&arena.pool, &t, in, &out);
 
-        arena_failing = 0;
+        arena.fail_from = 0;
 
         if (same_text(in->properties, &props) && same_text(root, &all)) {
             clean++;
@@ -984,17 +921,17 @@ test_encoders(void)
 
     /* PostHog's event, before any record of the copy: from the tree */
 
-    cap_buf_init(&b, &arena, 256, 0);
+    cap_buf_init(&b, &arena.pool, 256, 0);
     one = batch;
     one.events = &out;
     one.nevents = 1;
 
     ok(cap_posthog_event(&b, &one, &out) == CAP_OK, "%s: posthog", row);
 
-    p = arena_alloc(NULL, b.len + 1);
+    p = test_pool_alloc(&arena, b.len + 1);
     memcpy(p, b.data, b.len);
 
-    rec = cap_json_parse(&arena, p, b.len, &err);
+    rec = cap_json_parse(&arena.pool, p, b.len, &err);
 
     is_member(rec, "distinct_id", "\"" H_USER "\"");
     is_member(rec, "properties", "{\"plan\":\"pro\"}");
@@ -1006,10 +943,10 @@ test_encoders(void)
     ok(cap_record_encode(&b, &one, 1024 * 1024, &err) == CAP_OK,
        "%s: record", row);
 
-    p = arena_alloc(NULL, b.len);
+    p = test_pool_alloc(&arena, b.len);
     memcpy(p, b.data, b.len);
 
-    rec = cap_json_parse(&arena, p, b.len - 1, &err);
+    rec = cap_json_parse(&arena.pool, p, b.len - 1, &err);
 
     is_member(rec, "distinct_id", "\"" H_USER "\"");
     is_member(rec, "properties", "{\"plan\":\"pro\"}");
@@ -1076,6 +1013,8 @@ test_generated(void)
 
     parsed = good = changed = shared = 0;
 
+    gen_state = GEN_SEED;
+
     g.size = 65536;
     g.data = malloc(g.size);
 
@@ -1096,14 +1035,14 @@ test_generated(void)
         all = text(root);
         copy = *in;
 
-        arena_count = 0;
+        arena.nallocs = 0;
 
-        if (cap_transform_event(&arena, t, in, &out) != CAP_OK) {
+        if (cap_transform_event(&arena.pool, t, in, &out) != CAP_OK) {
             printf("# event %zu: CAP_ERROR\n", i);
             continue;
         }
 
-        allocs = arena_count;
+        allocs = arena.nallocs;
 
         if (!same_event(&copy, in) || !same_text(in->properties, &props)
             || !same_text(root, &all))
@@ -1159,7 +1098,7 @@ check_out(cap_event_t *in, cap_event_t *out, const cap_transform_t *t)
             && in->event.len == sizeof("$create_alias") - 1
             && memcmp(in->event.data, "$create_alias", in->event.len) == 0;
 
-    cap_buf_init(&ref, &arena, 256, 0);
+    cap_buf_init(&ref, &arena.pool, 256, 0);
     ref_object(&ref, in->properties, 1, t, alias);
 
     got = text(out->properties);
@@ -1172,7 +1111,7 @@ check_out(cap_event_t *in, cap_event_t *out, const cap_transform_t *t)
 
     /* the distinct_id */
 
-    cap_buf_init(&hex, &arena, 256, 0);
+    cap_buf_init(&hex, &arena.pool, 256, 0);
 
     if (t->hash_distinct_id) {
         ref_digest(&hex, t, in->distinct_id.data, in->distinct_id.len);
@@ -1216,7 +1155,7 @@ check_out(cap_event_t *in, cap_event_t *out, const cap_transform_t *t)
             return 0;
         }
 
-        if (listed(t->hash, t->nhash, &m->key) && !is_hex(m)) {
+        if (listed(t->hash, t->nhash, &m->key) && !is_digest(m)) {
             printf("#   %.*s not hashed\n", (int) m->key.len, m->key.data);
             return 0;
         }
@@ -1227,7 +1166,7 @@ check_out(cap_event_t *in, cap_event_t *out, const cap_transform_t *t)
                                    sizeof(masked))
                 : 0;
 
-            if (!is_hex(m)
+            if (!is_digest(m)
                 && (n != m->str.len || memcmp(masked, m->str.data, n) != 0))
             {
                 printf("#   $ip not masked\n");
@@ -1248,7 +1187,7 @@ check_out(cap_event_t *in, cap_event_t *out, const cap_transform_t *t)
 
         for (c = m->first; c != NULL; c = c->next) {
             if (listed(t->drop, t->ndrop, &c->key)
-                || (listed(t->hash, t->nhash, &c->key) && !is_hex(c)))
+                || (listed(t->hash, t->nhash, &c->key) && !is_digest(c)))
             {
                 printf("#   %.*s left in %.*s\n", (int) c->key.len,
                        c->key.data, (int) m->key.len, m->key.data);
@@ -1292,7 +1231,7 @@ ref_object(cap_buf_t *b, cap_json_t *obj, unsigned top,
                    && (listed(ids, nelts(ids), &m->key)
                        || (alias && key_is(&m->key, "alias"))));
 
-        cap_buf_init(&val, &arena, 64, 0);
+        cap_buf_init(&val, &arena.pool, 64, 0);
 
         if (top && t->anonymize_ip && key_is(&m->key, "$ip")) {
             n = (m->type == CAP_JSON_STRING)
@@ -1364,7 +1303,7 @@ ref_digest(cap_buf_t *b, const cap_transform_t *t, const cap_uchar_t *p,
 {
     cap_uchar_t  *all, digest[CAP_SHA256_LEN], hex[2 * CAP_SHA256_LEN];
 
-    all = arena_alloc(NULL, t->salt.len + len + 1);
+    all = test_pool_alloc(&arena, t->salt.len + len + 1);
 
     if (t->salt.len) {
         memcpy(all, t->salt.data, t->salt.len);
@@ -1384,57 +1323,10 @@ ref_digest(cap_buf_t *b, const cap_transform_t *t, const cap_uchar_t *p,
 
 
 static int
-listed(cap_str_t *names, size_t n, cap_str_t *key)
-{
-    size_t  i;
-
-    for (i = 0; i < n; i++) {
-        if (names[i].len == key->len
-            && (key->len == 0
-                || memcmp(names[i].data, key->data, key->len) == 0))
-        {
-            return 1;
-        }
-    }
-
-    return 0;
-}
-
-
-static int
 key_is(cap_str_t *key, const char *name)
 {
     return key->len == strlen(name)
            && memcmp(key->data, name, key->len) == 0;
-}
-
-
-/* a hashed value, or one that is not hashed: null, "" */
-
-static int
-is_hex(cap_json_t *v)
-{
-    size_t  i;
-
-    if (v->type == CAP_JSON_NULL
-        || (v->type == CAP_JSON_STRING && v->str.len == 0))
-    {
-        return 1;
-    }
-
-    if (v->type != CAP_JSON_STRING || v->str.len != 64) {
-        return 0;
-    }
-
-    for (i = 0; i < 64; i++) {
-        if (!((v->str.data[i] >= '0' && v->str.data[i] <= '9')
-              || (v->str.data[i] >= 'a' && v->str.data[i] <= 'f')))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 
@@ -1458,54 +1350,13 @@ well_linked(cap_json_t *obj)
 }
 
 
-static uint32_t
-gen_rand(void)
-{
-    gen_state ^= gen_state << 13;
-    gen_state ^= gen_state >> 17;
-    gen_state ^= gen_state << 5;
-
-    return gen_state;
-}
-
-
-static void
-gen_add(gen_buf_t *g, const char *s)
-{
-    size_t  n;
-
-    n = strlen(s);
-
-    if (g->len + n + 1 > g->size) {
-        return;
-    }
-
-    memcpy(g->data + g->len, s, n + 1);
-    g->len += n;
-}
-
-
 static void
 gen_value(gen_buf_t *g, unsigned depth)
 {
-    unsigned  i, n;
-
     switch (gen_rand() % (depth < 2 ? 6 : 4)) {
 
     case 4:
-        n = gen_rand() % 4;
-
-        gen_add(g, "[");
-
-        for (i = 0; i < n; i++) {
-            if (i) {
-                gen_add(g, ",");
-            }
-
-            gen_value(g, depth + 1);
-        }
-
-        gen_add(g, "]");
+        gen_array(g, depth, gen_value);
         break;
 
     case 5:

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "tap.h"
+#include "util.h"
 #include "core/cap_uuid.h"
 
 
@@ -22,7 +23,6 @@ typedef struct {
 } vector_t;
 
 
-static const char *esc(const char *s);
 static int parse(const char *s, cap_uchar_t *out);
 static int v7_ok(const cap_uchar_t *u);
 static uint64_t v7_ts(const cap_uchar_t *u);
@@ -497,22 +497,7 @@ parse(const char *s, cap_uchar_t *out)
 static int
 v7_ok(const cap_uchar_t *u)
 {
-    int  i;
-
-    for (i = 0; i < CAP_UUID_LEN; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (u[i] != '-') {
-                return 0;
-            }
-
-        } else if (!((u[i] >= '0' && u[i] <= '9')
-                     || (u[i] >= 'a' && u[i] <= 'f')))
-        {
-            return 0;
-        }
-    }
-
-    return u[14] == '7'
+    return uuid_text(u) && u[14] == '7'
            && (u[19] == '8' || u[19] == '9' || u[19] == 'a' || u[19] == 'b');
 }
 
@@ -543,27 +528,4 @@ static int
 cmp(const void *a, const void *b)
 {
     return memcmp(a, b, CAP_UUID_LEN);
-}
-
-
-/* the text of a vector for a test name: non-printable bytes as \xNN */
-
-static const char *
-esc(const char *s)
-{
-    size_t       n;
-    static char  buf[256];
-
-    for (n = 0; *s != '\0' && n < sizeof(buf) - 5; s++) {
-        if (*s >= 0x20 && *s < 0x7f) {
-            buf[n++] = *s;
-
-        } else {
-            n += sprintf(buf + n, "\\x%02x", (unsigned char) *s);
-        }
-    }
-
-    buf[n] = '\0';
-
-    return buf;
 }

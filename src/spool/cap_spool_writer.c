@@ -1,0 +1,342 @@
+
+/*
+ * The writer of a log: segment files of records, appended with one
+ * writev() each, rotated by size, synced on demand.
+ */
+
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "cap_spool.h"
+
+
+/* seqs tried past files left by an earlier failed rotation */
+#define CAP_SPOOL_CREATE_TRIES  16
+
+
+static int cap_spool_rotate(cap_spool_writer_t *w, cap_error_t *err);
+static int cap_spool_writev(int fd, struct iovec *iov, int n,
+    size_t *written);
+static int cap_spool_writer_error(cap_spool_writer_t *w, cap_error_t *err,
+    const char *call, uint64_t seq, int e);
+
+
+int
+cap_spool_writer_open(cap_spool_writer_t *w, cap_spool_dir_t *dir,
+    const cap_str_t *id, const cap_spool_conf_t *conf, cap_error_t *err)
+{
+    int  rc;
+
+    memset(w, 0, sizeof(cap_spool_writer_t));
+
+    w->fd = -1;
+    w->lock = -1;
+
+    if (!cap_spool_name_valid(id->data, id->len)) {
+        return cap_error_set(err, CAP_E_UNAVAILABLE,
+                             "spool: invalid writer id \"%.*s\"",
+                             (int) (id->len > 80 ? 80 : id->len),
+                             (char *) id->data);
+    }
+
+    if (conf->max_payload == 0
+        || conf->max_payload > CAP_SPOOL_PAYLOAD_LIMIT
+        || conf->segment_size <= CAP_SPOOL_FILE_HEADER)
+    {
+        return cap_error_set(err, CAP_E_UNAVAILABLE,
+                             "spool: invalid segment size or maximum "
+                             "payload");
+    }
+
+    memcpy(w->id_data, id->data, id->len);
+    w->id.data = w->id_data;
+    w->id.len = id->len;
+    w->dir = dir;
+    w->conf = *conf;
+
+    rc = cap_spool_adopt_try(dir, &w->id, &w->lock, err);
+    if (rc != CAP_OK) {
+        return rc;
+    }
+
+    rc = cap_spool_last_seq(dir, &w->id, &w->seq, err);
+    if (rc != CAP_OK) {
+        cap_spool_unlock(dir, &w->id, w->lock, 0);
+        w->lock = -1;
+        return rc;
+    }
+
+    return CAP_OK;
+}
+
+
+int
+cap_spool_append(cap_spool_writer_t *w, const cap_str_t *parts,
+    size_t nparts, cap_spool_pos_t *start, cap_spool_pos_t *end,
+    cap_error_t *err)
+{
+    int           rc, e;
+    size_t        i, len, written;
+    uint32_t      crc;
+    struct iovec  iov[CAP_SPOOL_PARTS_MAX + 1];
+    cap_uchar_t   h[CAP_SPOOL_RECORD_HEADER];
+
+    if (nparts > CAP_SPOOL_PARTS_MAX) {
+        return cap_error_set(err, CAP_E_UNAVAILABLE,
+                             "spool: a payload of %zu parts", nparts);
+    }
+
+    len = 0;
+
+    for (i = 0; i < nparts; i++) {
+        if (parts[i].len > w->conf.max_payload - len) {
+            return cap_error_set(err, CAP_E_BODY_TOO_LARGE,
+                                 "spool: a record over the maximum payload "
+                                 "of %u bytes", w->conf.max_payload);
+        }
+
+        len += parts[i].len;
+    }
+
+    if (w->fd == -1 || w->broken || w->offset >= w->conf.segment_size) {
+        rc = cap_spool_rotate(w, err);
+        if (rc != CAP_OK) {
+            w->full += (rc == CAP_SPOOL_FULL);
+            return rc;
+        }
+    }
+
+    crc = 0;
+
+    for (i = 0; i < nparts; i++) {
+        crc = cap_crc32c(crc, parts[i].data, parts[i].len);
+        iov[i + 1].iov_base = parts[i].data;
+        iov[i + 1].iov_len = parts[i].len;
+    }
+
+    cap_spool_record_header(h, (uint32_t) len, crc);
+
+    iov[0].iov_base = h;
+    iov[0].iov_len = CAP_SPOOL_RECORD_HEADER;
+
+    e = cap_spool_writev(w->fd, iov, (int) nparts + 1, &written);
+
+    if (e != 0) {
+
+        /*
+         * Nothing of a refused record may stay: a reader would take
+         * the next record's bytes for its payload.  When the tail
+         * cannot be cut, the segment ends here (torn) and the next
+         * append starts another.
+         */
+
+        if (written && ftruncate(w->fd, (off_t) w->offset) == -1) {
+            w->broken = 1;
+        }
+
+        rc = cap_spool_writer_error(w, err, "writev", w->seq, e);
+        w->full += (rc == CAP_SPOOL_FULL);
+
+        return rc;
+    }
+
+    start->seq = w->seq;
+    start->offset = w->offset;
+
+    w->offset += CAP_SPOOL_RECORD_HEADER + len;
+    w->bytes += CAP_SPOOL_RECORD_HEADER + len;
+    w->records++;
+    w->dirty = 1;
+
+    end->seq = w->seq;
+    end->offset = w->offset;
+
+    return CAP_OK;
+}
+
+
+int
+cap_spool_sync(cap_spool_writer_t *w, cap_error_t *err)
+{
+    if (w->fd != -1 && w->dirty) {
+        if (fdatasync(w->fd) == -1) {
+            return cap_spool_writer_error(w, err, "fdatasync", w->seq, errno);
+        }
+
+        w->dirty = 0;
+    }
+
+    if (w->dir_dirty) {
+        if (fsync(w->dir->fd) == -1) {
+            return cap_spool_sys_error(err, w->dir, "fsync", NULL, errno);
+        }
+
+        w->dir_dirty = 0;
+    }
+
+    return CAP_OK;
+}
+
+
+int
+cap_spool_writer_close(cap_spool_writer_t *w, cap_error_t *err)
+{
+    int  rc;
+
+    rc = CAP_OK;
+
+    if (w->conf.sync) {
+        rc = cap_spool_sync(w, err);
+    }
+
+    if (w->fd != -1) {
+        (void) close(w->fd);
+        w->fd = -1;
+    }
+
+    cap_spool_unlock(w->dir, &w->id, w->lock, 0);
+    w->lock = -1;
+
+    return rc;
+}
+
+
+/*
+ * Leaves the current segment (synced first when the caller syncs: a
+ * later cap_spool_sync() sees only the new one) and creates the next,
+ * with its file header.  A new segment whose header cannot be written
+ * is removed again.
+ */
+
+static int
+cap_spool_rotate(cap_spool_writer_t *w, cap_error_t *err)
+{
+    int           fd, e, i;
+    char          name[CAP_SPOOL_FILE_NAME_LEN];
+    size_t        written;
+    uint64_t      seq;
+    struct iovec  iov;
+    cap_uchar_t   h[CAP_SPOOL_FILE_HEADER];
+
+    if (w->fd != -1) {
+        e = 0;
+
+        if (w->dirty && w->conf.sync && fdatasync(w->fd) == -1) {
+            e = errno;
+        }
+
+        (void) close(w->fd);
+        w->fd = -1;
+        w->dirty = 0;
+
+        if (e != 0) {
+            return cap_spool_writer_error(w, err, "fdatasync", w->seq, e);
+        }
+    }
+
+    seq = w->seq;
+
+    for (i = 0; /* void */; i++) {
+        seq++;
+        cap_spool_segment_name(name, &w->id, seq);
+
+        fd = openat(w->dir->fd, name,
+                    O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+        if (fd != -1) {
+            break;
+        }
+
+        if (errno != EEXIST || i == CAP_SPOOL_CREATE_TRIES) {
+            return cap_spool_sys_error(err, w->dir, "open", name, errno);
+        }
+    }
+
+    cap_spool_file_header(h, &w->id, seq, w->conf.max_payload);
+
+    iov.iov_base = h;
+    iov.iov_len = CAP_SPOOL_FILE_HEADER;
+
+    e = cap_spool_writev(fd, &iov, 1, &written);
+
+    if (e != 0) {
+        (void) close(fd);
+
+        /* a file left behind makes the next try skip its seq */
+
+        if (unlinkat(w->dir->fd, name, 0) == -1) {
+            w->seq = seq;
+        }
+
+        return cap_spool_sys_error(err, w->dir, "write", name, e);
+    }
+
+    w->fd = fd;
+    w->seq = seq;
+    w->offset = CAP_SPOOL_FILE_HEADER;
+    w->broken = 0;
+    w->dirty = 1;
+    w->dir_dirty = 1;
+    w->segments++;
+    w->bytes += CAP_SPOOL_FILE_HEADER;
+
+    return CAP_OK;
+}
+
+
+/* all of "iov", through short writes; 0 or the errno of the failure */
+
+static int
+cap_spool_writev(int fd, struct iovec *iov, int n, size_t *written)
+{
+    size_t   k;
+    ssize_t  rc;
+
+    *written = 0;
+
+    while (n > 0) {
+        rc = writev(fd, iov, n);
+
+        if (rc == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+
+            return errno;
+        }
+
+        if (rc == 0) {
+            return EIO;
+        }
+
+        k = rc;
+        *written += k;
+
+        while (n > 0 && k >= iov->iov_len) {
+            k -= iov->iov_len;
+            iov++;
+            n--;
+        }
+
+        if (n > 0) {
+            iov->iov_base = (cap_uchar_t *) iov->iov_base + k;
+            iov->iov_len -= k;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+cap_spool_writer_error(cap_spool_writer_t *w, cap_error_t *err,
+    const char *call, uint64_t seq, int e)
+{
+    char  name[CAP_SPOOL_FILE_NAME_LEN];
+
+    cap_spool_segment_name(name, &w->id, seq);
+
+    return cap_spool_sys_error(err, w->dir, call, name, e);
+}

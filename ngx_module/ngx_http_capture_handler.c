@@ -268,7 +268,7 @@ ngx_http_capture_body_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_capture_process(ngx_http_request_t *r)
 {
-    ngx_str_t                     body, arg, beacon;
+    ngx_str_t                     body, arg;
     ngx_int_t                     rc;
     cap_str_t                     json;
     cap_buf_t                     records;
@@ -365,6 +365,34 @@ ngx_http_capture_process(ngx_http_request_t *r)
     }
 
     ctx->events = batch.nevents;
+
+    /* sync=always: answered once the records are on disk */
+
+    if (batch.nevents) {
+        rc = ngx_http_capture_spool_wait(r);
+
+        if (rc == NGX_OK) {
+            return NGX_DONE;
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    return ngx_http_capture_answer_synced(r);
+}
+
+
+/* the answer to an accepted request */
+
+ngx_int_t
+ngx_http_capture_answer_synced(ngx_http_request_t *r)
+{
+    ngx_str_t                beacon;
+    ngx_http_capture_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_capture_module);
 
     if (ngx_http_capture_cors(r, 0) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -505,8 +533,9 @@ ngx_http_capture_deliver(ngx_http_request_t *r,
     ngx_http_capture_loc_conf_t *cplcf, ngx_http_capture_accepted_t *a,
     cap_error_t *err)
 {
-    ngx_int_t                  rc;
+    ngx_int_t                  rc, spool;
     ngx_uint_t                 i;
+    cap_spool_record_t         rec;
     ngx_http_capture_dest_t  **dest;
 
     dest = cplcf->dests->elts;
@@ -526,12 +555,33 @@ ngx_http_capture_deliver(ngx_http_request_t *r,
         }
     }
 
+    /*
+     * With capture_spool, the records are on disk before any destination
+     * takes them, and the remote destinations take them from there.
+     */
+
+    spool = ngx_http_capture_spool_append(r, cplcf->dests, a, &rec, err);
+
+    if (spool == NGX_DECLINED || spool == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
     rc = NGX_OK;
 
     for (i = 0; i < cplcf->dests->nelts; i++) {
+        if (spool == NGX_OK && dest[i]->type->room != NULL) {
+            continue;
+        }
+
         if (dest[i]->type->deliver(r->connection->log, dest[i], a) != NGX_OK) {
             rc = NGX_ERROR;
         }
+    }
+
+    if (spool == NGX_OK
+        && ngx_http_capture_spool_deliver(r, cplcf->dests, a, &rec) != NGX_OK)
+    {
+        rc = NGX_ERROR;
     }
 
     if (rc != NGX_OK) {

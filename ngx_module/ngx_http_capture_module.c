@@ -7,6 +7,7 @@
 #include "ngx_http_capture_module.h"
 
 
+static ngx_int_t ngx_http_capture_init_module(ngx_cycle_t *cycle);
 static ngx_int_t ngx_http_capture_init_process(ngx_cycle_t *cycle);
 static void ngx_http_capture_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_capture_shutdown(ngx_event_t *ev);
@@ -49,6 +50,13 @@ static ngx_command_t  ngx_http_capture_commands[] = {
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_capture_status,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("capture_spool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_capture_spool,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -140,7 +148,7 @@ ngx_module_t  ngx_http_capture_module = {
     ngx_http_capture_commands,             /* module directives */
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
-    NULL,                                  /* init module */
+    ngx_http_capture_init_module,          /* init module */
     ngx_http_capture_init_process,         /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
@@ -148,6 +156,20 @@ ngx_module_t  ngx_http_capture_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+
+
+static ngx_int_t
+ngx_http_capture_init_module(ngx_cycle_t *cycle)
+{
+    ngx_http_capture_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_capture_cycle_conf(cycle);
+    if (cmcf == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_capture_spool_init_module(cycle, cmcf);
+}
 
 
 /* the worker's part: its queues, its multi handle, its exit notice */
@@ -203,6 +225,10 @@ ngx_http_capture_init_process(ngx_cycle_t *cycle)
         {
             return NGX_ERROR;
         }
+    }
+
+    if (ngx_http_capture_spool_init_process(cycle, cmcf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     /*
@@ -265,6 +291,8 @@ ngx_http_capture_shutdown(ngx_event_t *ev)
 
     ngx_add_timer(&ngx_http_capture_drain, cmcf->drain_timeout);
 
+    ngx_http_capture_spool_shutdown();
+
     dest = cmcf->dests.elts;
 
     for (i = 0; i < cmcf->dests.nelts; i++) {
@@ -289,9 +317,19 @@ ngx_http_capture_drain_expired(ngx_event_t *ev)
     cmcf = c->data;
     dest = cmcf->dests.elts;
 
-    ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
-                  "capture: capture_drain_timeout (%M ms) expired",
-                  cmcf->drain_timeout);
+    /* with a spool, what is not sent stays there for the next worker */
+
+    if (cmcf->spool) {
+        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                      "capture: capture_drain_timeout (%M ms) expired: "
+                      "what is not delivered stays in the spool",
+                      cmcf->drain_timeout);
+
+    } else {
+        ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                      "capture: capture_drain_timeout (%M ms) expired",
+                      cmcf->drain_timeout);
+    }
 
     for (i = 0; i < cmcf->dests.nelts; i++) {
         if (dest[i]->type->exit_process) {
@@ -326,6 +364,10 @@ ngx_http_capture_exit_process(ngx_cycle_t *cycle)
         ngx_free_connection(c);
         ngx_http_capture_notice = NULL;
     }
+
+    /* cursors first: what the queues still hold stays in the spool */
+
+    ngx_http_capture_spool_exit_process();
 
     dest = cmcf->dests.elts;
 

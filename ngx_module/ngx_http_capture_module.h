@@ -17,6 +17,7 @@
 
 #include "core/cap_core.h"
 #include "capture/cap_capture.h"
+#include "spool/cap_spool.h"
 
 
 #define NGX_HTTP_CAPTURE_VERSION  "0.1.0"
@@ -78,9 +79,22 @@ struct ngx_http_capture_dest_s {
 };
 
 
+/* capture_spool */
+typedef struct {
+    ngx_str_t                       path;
+    uint64_t                        max_size;
+    uint64_t                        segment_size;
+    ngx_msec_t                      sync;     /* -1: always; 0: off */
+} ngx_http_capture_spool_conf_t;
+
+
+typedef struct ngx_http_capture_spool_mark_s  ngx_http_capture_spool_mark_t;
+
+
 typedef struct {
     ngx_array_t                     dests;    /* ngx_http_capture_dest_t * */
     ngx_msec_t                      drain_timeout;
+    ngx_http_capture_spool_conf_t  *spool;
 } ngx_http_capture_main_conf_t;
 
 
@@ -152,6 +166,7 @@ typedef struct {
 
 
 ngx_int_t ngx_http_capture_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_capture_answer_synced(ngx_http_request_t *r);
 ngx_int_t ngx_http_capture_answer(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *body, size_t len);
 
@@ -178,6 +193,24 @@ char *ngx_http_capture_dest_flag(ngx_conf_t *cf,
 
 ngx_int_t ngx_http_capture_add_variables(ngx_conf_t *cf);
 
+/* the spool (ngx_http_capture_spool.c) */
+char *ngx_http_capture_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_capture_spool_init_module(ngx_cycle_t *cycle,
+    ngx_http_capture_main_conf_t *cmcf);
+ngx_int_t ngx_http_capture_spool_init_process(ngx_cycle_t *cycle,
+    ngx_http_capture_main_conf_t *cmcf);
+ngx_int_t ngx_http_capture_spool_append(ngx_http_request_t *r,
+    ngx_array_t *dests, ngx_http_capture_accepted_t *a,
+    cap_spool_record_t *rec, cap_error_t *err);
+ngx_int_t ngx_http_capture_spool_deliver(ngx_http_request_t *r,
+    ngx_array_t *dests, ngx_http_capture_accepted_t *a,
+    cap_spool_record_t *rec);
+ngx_int_t ngx_http_capture_spool_wait(ngx_http_request_t *r);
+void ngx_http_capture_spool_mark_hold(ngx_http_capture_spool_mark_t *m);
+void ngx_http_capture_spool_mark_done(ngx_http_capture_spool_mark_t *m);
+void ngx_http_capture_spool_shutdown(void);
+void ngx_http_capture_spool_exit_process(void);
+
 /*
  * Live status (ngx_http_capture_status.c): counters in shared memory,
  * summed over workers, kept across reloads.
@@ -197,6 +230,19 @@ typedef enum {
 } ngx_http_capture_stat_t;
 
 
+typedef enum {
+    NGX_HTTP_CAPTURE_SPOOL_STAT_RECORDS = 0,  /* appended */
+    NGX_HTTP_CAPTURE_SPOOL_STAT_EVENTS,       /* in them */
+    NGX_HTTP_CAPTURE_SPOOL_STAT_FULL,         /* requests answered 503 */
+    NGX_HTTP_CAPTURE_SPOOL_STAT_SYNCS,
+    NGX_HTTP_CAPTURE_SPOOL_STAT_SYNC_MS,      /* time in them */
+    NGX_HTTP_CAPTURE_SPOOL_STAT_REPLAYED,     /* events read back */
+    NGX_HTTP_CAPTURE_SPOOL_STAT_CORRUPT,      /* records skipped */
+    NGX_HTTP_CAPTURE_SPOOL_STAT_TORN,         /* incomplete tails */
+    NGX_HTTP_CAPTURE_SPOOL_STAT_LAST
+} ngx_http_capture_spool_stat_t;
+
+
 ngx_int_t ngx_http_capture_status_init(ngx_conf_t *cf);
 void ngx_http_capture_stat_request(ngx_http_request_t *r, ngx_uint_t status,
     ngx_uint_t accepted);
@@ -206,6 +252,9 @@ void ngx_http_capture_stat_batch(ngx_http_capture_dest_t *dest,
     ngx_uint_t nevents, ngx_msec_t latency);
 void ngx_http_capture_stat_error(ngx_http_capture_dest_t *dest,
     const char *fmt, ...);
+void ngx_http_capture_stat_spool(ngx_http_capture_spool_stat_t counter,
+    ngx_int_t delta);
+void ngx_http_capture_stat_spool_bytes(uint64_t bytes);
 char *ngx_http_capture_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

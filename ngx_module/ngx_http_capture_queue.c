@@ -35,9 +35,10 @@ static void ngx_http_capture_queue_retry(ngx_http_capture_batch_t *b,
     const char *why, ngx_str_t *answer);
 static void ngx_http_capture_queue_retry_handler(ngx_event_t *ev);
 static void ngx_http_capture_queue_flush_handler(ngx_event_t *ev);
-static void ngx_http_capture_queue_free(ngx_http_capture_batch_t *b);
+static void ngx_http_capture_queue_free(ngx_http_capture_batch_t *b,
+    ngx_uint_t done);
 static void ngx_http_capture_queue_drop_item(ngx_http_capture_queue_t *q,
-    ngx_http_capture_item_t *item);
+    ngx_http_capture_item_t *item, ngx_uint_t done);
 
 
 char *
@@ -372,7 +373,7 @@ ngx_http_capture_queue_room(ngx_http_capture_queue_t *q, ngx_uint_t events,
         q->pending_events--;
         q->pending_bytes -= item->len;
 
-        ngx_http_capture_queue_drop_item(q, item);
+        ngx_http_capture_queue_drop_item(q, item, 1);
         dropped++;
     }
 
@@ -412,6 +413,7 @@ ngx_http_capture_queue_item(ngx_http_capture_queue_t *q, size_t len,
 
     item->data = p;
     item->len = len;
+    item->mark = NULL;
     item->recording = 0;
     item->historical = 0;
 
@@ -424,6 +426,11 @@ ngx_http_capture_queue_push(ngx_http_capture_queue_t *q,
     ngx_http_capture_item_t *item)
 {
     ngx_queue_insert_tail(&q->pending, &item->queue);
+
+    if (q->mark) {
+        item->mark = q->mark;
+        ngx_http_capture_spool_mark_hold(q->mark);
+    }
 
     q->pending_events++;
     q->pending_bytes += item->len;
@@ -674,7 +681,7 @@ ngx_http_capture_queue_done(ngx_http_capture_xfer_t *x)
         ngx_http_capture_stat_batch(q->dest, b->nevents,
                                     ngx_current_msec - b->created);
 
-        ngx_http_capture_queue_free(b);
+        ngx_http_capture_queue_free(b, 1);
 
     } else if (status == 408 || status == 429
                || (status >= 500 && status != 501 && status != 505))
@@ -692,7 +699,7 @@ ngx_http_capture_queue_done(ngx_http_capture_xfer_t *x)
         ngx_http_capture_stat_error(q->dest, "refused with %l: %V", status,
                                     &answer);
 
-        ngx_http_capture_queue_free(b);
+        ngx_http_capture_queue_free(b, 1);
     }
 
     ngx_http_capture_queue_pump(q, q->exiting);
@@ -790,7 +797,7 @@ ngx_http_capture_queue_flush_handler(ngx_event_t *ev)
 
 
 static void
-ngx_http_capture_queue_free(ngx_http_capture_batch_t *b)
+ngx_http_capture_queue_free(ngx_http_capture_batch_t *b, ngx_uint_t done)
 {
     ngx_queue_t               *h;
     ngx_http_capture_item_t   *item;
@@ -801,7 +808,7 @@ ngx_http_capture_queue_free(ngx_http_capture_batch_t *b)
         item = ngx_queue_data(h, ngx_http_capture_item_t, queue);
 
         ngx_queue_remove(h);
-        ngx_http_capture_queue_drop_item(q, item);
+        ngx_http_capture_queue_drop_item(q, item, done);
     }
 
     if (b->retry.timer_set) {
@@ -813,10 +820,20 @@ ngx_http_capture_queue_free(ngx_http_capture_batch_t *b)
 }
 
 
+/*
+ * "done": the event is finished with (delivered, refused, dropped by
+ * policy), so its record in the spool is too, for this destination;
+ * not so when the worker leaves with it.
+ */
+
 static void
 ngx_http_capture_queue_drop_item(ngx_http_capture_queue_t *q,
-    ngx_http_capture_item_t *item)
+    ngx_http_capture_item_t *item, ngx_uint_t done)
 {
+    if (item->mark && done) {
+        ngx_http_capture_spool_mark_done(item->mark);
+    }
+
     q->events--;
     q->bytes -= item->len;
 
@@ -850,7 +867,30 @@ ngx_http_capture_queue_destroy(ngx_http_capture_queue_t *q)
     ngx_http_capture_item_t   *item;
     ngx_http_capture_batch_t  *b;
 
-    events = q->events;
+    /* what a record in the spool holds is not lost: it is sent later */
+
+    events = 0;
+
+    for (h = ngx_queue_head(&q->pending);
+         h != ngx_queue_sentinel(&q->pending);
+         h = ngx_queue_next(h))
+    {
+        item = ngx_queue_data(h, ngx_http_capture_item_t, queue);
+        events += (item->mark == NULL);
+    }
+
+    for (h = ngx_queue_head(&q->batches);
+         h != ngx_queue_sentinel(&q->batches);
+         h = ngx_queue_next(h))
+    {
+        b = ngx_queue_data(h, ngx_http_capture_batch_t, queue);
+
+        if (!ngx_queue_empty(&b->items)) {
+            item = ngx_queue_data(ngx_queue_head(&b->items),
+                                  ngx_http_capture_item_t, queue);
+            events += item->mark ? 0 : b->nevents;
+        }
+    }
 
     if (events) {
         ngx_http_capture_stat_dest(q->dest, NGX_HTTP_CAPTURE_STAT_LOST,
@@ -875,7 +915,7 @@ ngx_http_capture_queue_destroy(ngx_http_capture_queue_t *q)
 
         cap_free(ngx_http_capture_heap(), b->body.data);
 
-        ngx_http_capture_queue_free(b);
+        ngx_http_capture_queue_free(b, 0);
     }
 
     while (!ngx_queue_empty(&q->pending)) {
@@ -883,7 +923,7 @@ ngx_http_capture_queue_destroy(ngx_http_capture_queue_t *q)
         item = ngx_queue_data(h, ngx_http_capture_item_t, queue);
 
         ngx_queue_remove(h);
-        ngx_http_capture_queue_drop_item(q, item);
+        ngx_http_capture_queue_drop_item(q, item, 0);
     }
 
     q->pending_events = 0;

@@ -73,6 +73,7 @@ typedef struct {
     size_t                      len;
     u_char                     *data;
     ngx_str_t                   token;
+    ngx_http_capture_spool_mark_t  *mark;     /* its record in the spool */
     unsigned                    recording:1;
     unsigned                    historical:1;
 } ngx_http_capture_item_t;
@@ -120,6 +121,10 @@ struct ngx_http_capture_queue_s {
 
     ngx_event_t                     flush;
     ngx_connection_t                dummy;
+
+    /* while a record's events are pushed: the mark they take */
+    ngx_http_capture_spool_mark_t  *mark;
+
     unsigned                        exiting:1;
 };
 

@@ -47,6 +47,8 @@ typedef struct {
                                               [NGX_HTTP_CAPTURE_CODES];
     ngx_atomic_t                      events;
     ngx_atomic_t                      rejected[CAP_E_LAST];
+    ngx_atomic_t                      spool[NGX_HTTP_CAPTURE_SPOOL_STAT_LAST];
+    ngx_atomic_t                      spool_bytes;   /* the last seen */
 
     /* the master's alone: only the zone's init walks and extends it */
     ngx_queue_t                       dests;
@@ -86,6 +88,9 @@ typedef struct {
                                               [NGX_HTTP_CAPTURE_CODES];
     ngx_atomic_uint_t                 events;
     ngx_atomic_uint_t                 rejected[CAP_E_LAST];
+    ngx_atomic_uint_t                 spool[NGX_HTTP_CAPTURE_SPOOL_STAT_LAST];
+    ngx_atomic_uint_t                 spool_bytes;
+    ngx_uint_t                        spooled;      /* capture_spool set */
     ngx_http_capture_status_dest_t   *dests;
     ngx_uint_t                        ndests;
 } ngx_http_capture_status_snap_t;
@@ -144,6 +149,27 @@ static ngx_str_t  ngx_http_capture_status_prom_type =
     ngx_string("text/plain; version=0.0.4; charset=utf-8");
 static ngx_str_t  ngx_http_capture_status_text_type =
     ngx_string("text/plain; charset=utf-8");
+
+
+/* the spool's counters in Prometheus' terms, by their enum */
+static ngx_http_capture_status_metric_t  ngx_http_capture_spool_metrics[] = {
+    { "records", "capture_spool_records_total", "counter",
+      "Records appended to the spool (one per accepted request)." },
+    { "events", "capture_spool_events_total", "counter",
+      "Events in the records appended." },
+    { "rejected_requests", "capture_spool_rejected_requests_total",
+      "counter", "Requests answered 503: the spool was full." },
+    { "syncs", "capture_spool_syncs_total", "counter",
+      "fdatasync() calls of the spool." },
+    { "sync_ms", "capture_spool_sync_milliseconds_total", "counter",
+      "Time spent in the spool's fdatasync() calls." },
+    { "replayed_events", "capture_spool_replayed_events_total", "counter",
+      "Events read back from logs of processes that are gone." },
+    { "checksum_failures", "capture_spool_checksum_failures_total",
+      "counter", "Corrupt records skipped when reading the spool." },
+    { "torn_tails", "capture_spool_torn_tails_total", "counter",
+      "Segments found ending inside a record." }
+};
 
 
 static ngx_str_t  ngx_http_capture_status_endpoints[] = {
@@ -626,6 +652,36 @@ ngx_http_capture_stat_batch(ngx_http_capture_dest_t *dest,
 
 
 void
+ngx_http_capture_stat_spool(ngx_http_capture_spool_stat_t counter,
+    ngx_int_t delta)
+{
+    ngx_http_capture_status_ctx_t  *ctx;
+
+    ctx = ngx_http_capture_status_ctx();
+    if (ctx == NULL) {
+        return;
+    }
+
+    (void) ngx_atomic_fetch_add(&ctx->sh->spool[counter],
+                                (ngx_atomic_int_t) delta);
+}
+
+
+void
+ngx_http_capture_stat_spool_bytes(uint64_t bytes)
+{
+    ngx_http_capture_status_ctx_t  *ctx;
+
+    ctx = ngx_http_capture_status_ctx();
+    if (ctx == NULL) {
+        return;
+    }
+
+    ctx->sh->spool_bytes = (ngx_atomic_uint_t) bytes;
+}
+
+
+void
 ngx_http_capture_stat_error(ngx_http_capture_dest_t *dest,
     const char *fmt, ...)
 {
@@ -1036,6 +1092,13 @@ ngx_http_capture_status_snapshot(ngx_http_request_t *r,
         s->rejected[i] = sh->rejected[i];
     }
 
+    for (i = 0; i < NGX_HTTP_CAPTURE_SPOOL_STAT_LAST; i++) {
+        s->spool[i] = sh->spool[i];
+    }
+
+    s->spool_bytes = sh->spool_bytes;
+    s->spooled = (ctx->cmcf->spool != NULL);
+
     s->ndests = 0;
     s->dests = NULL;
 
@@ -1152,7 +1215,26 @@ ngx_http_capture_status_json(u_char *p, u_char *last,
                          s->rejected[k]);
     }
 
-    p = ngx_slprintf(p, last, "}},\"destinations\":{");
+    p = ngx_slprintf(p, last, "}},");
+
+    if (s->spooled) {
+        p = ngx_slprintf(p, last, "\"spool\":{\"bytes\":%uA,"
+                         "\"records\":%uA,\"events\":%uA,"
+                         "\"rejected_requests\":%uA,\"syncs\":%uA,"
+                         "\"sync_ms\":%uA,\"replayed_events\":%uA,"
+                         "\"checksum_failures\":%uA,\"torn_tails\":%uA},",
+                         s->spool_bytes,
+                         s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_RECORDS],
+                         s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_EVENTS],
+                         s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_FULL],
+                         s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_SYNCS],
+                         s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_SYNC_MS],
+                         s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_REPLAYED],
+                         s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_CORRUPT],
+                         s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_TORN]);
+    }
+
+    p = ngx_slprintf(p, last, "\"destinations\":{");
 
     for (i = 0; i < s->ndests; i++) {
         d = &s->dests[i];
@@ -1265,6 +1347,25 @@ ngx_http_capture_status_prom(u_char *p, u_char *last,
         p = ngx_slprintf(p, last, "capture_requests_rejected_total"
                          "{reason=\"%s\"} %uA\n",
                          cap_error_name((cap_err_code_t) k), s->rejected[k]);
+    }
+
+    if (s->spooled) {
+        for (k = 0; k < NGX_HTTP_CAPTURE_SPOOL_STAT_LAST; k++) {
+            p = ngx_http_capture_status_prom_head(p, last,
+                                    ngx_http_capture_spool_metrics[k].prom,
+                                    "counter",
+                                    ngx_http_capture_spool_metrics[k].help);
+            p = ngx_slprintf(p, last, "%s %uA\n",
+                             ngx_http_capture_spool_metrics[k].prom,
+                             s->spool[k]);
+        }
+
+        p = ngx_http_capture_status_prom_head(p, last, "capture_spool_bytes",
+                                              "gauge",
+                                              "Bytes of the spool's "
+                                              "segments on disk.");
+        p = ngx_slprintf(p, last, "capture_spool_bytes %uA\n",
+                         s->spool_bytes);
     }
 
     for (k = 0; k < NGX_HTTP_CAPTURE_STAT_LAST; k++) {

@@ -1,0 +1,1566 @@
+
+/*
+ * The spool in nginx (capture_spool): every accepted request's records
+ * are appended to this worker's log (src/spool/) before the request is
+ * answered, and each remote destination keeps, per log, a cursor of
+ * what it has finished with.  The queues still carry the events; the
+ * log is what survives them: a worker that exits or dies leaves its
+ * log, and another worker adopts it (its lock is free) and delivers
+ * what the cursors say is left.
+ *
+ * Marks tie the two: each record gives every remote destination a mark
+ * (its end in the log, and how many of its events that destination
+ * still holds); the items of a queue point to their mark; a destination
+ * is done with a record when its mark's count reaches zero and every
+ * mark before it is done too.  Its cursor then moves there.  Cursors
+ * are written on the spool's timer, not for every request: a cursor
+ * behind by a moment only means events sent again after a crash, with
+ * their uuids, which PostHog and Segment deduplicate.
+ *
+ * sync=always answers a request once its record is on disk: requests
+ * of one turn of the event loop wait for one fdatasync together.
+ */
+
+
+#include "ngx_http_capture_queue.h"
+#include "encode/cap_encode.h"
+#include "spool/cap_spool.h"
+
+
+#define NGX_HTTP_CAPTURE_SPOOL_ALWAYS   ((ngx_msec_t) -1)
+#define NGX_HTTP_CAPTURE_SPOOL_TICK     100       /* ms: cursors, removal */
+#define NGX_HTTP_CAPTURE_SPOOL_SCAN     1000      /* ms: orphan logs */
+#define NGX_HTTP_CAPTURE_SPOOL_BATCH    64        /* records a turn */
+
+
+typedef struct ngx_http_capture_spool_log_s  ngx_http_capture_spool_log_t;
+
+
+/* one remote destination's progress in one log */
+typedef struct {
+    ngx_http_capture_dest_t         *dest;
+    ngx_http_capture_spool_log_t    *log;
+    cap_spool_cursor_t               cursor;
+    cap_spool_pos_t                  done;      /* in memory, ahead */
+    ngx_queue_t                      marks;
+    unsigned                         open:1;
+    unsigned                         dirty:1;
+} ngx_http_capture_spool_track_t;
+
+
+struct ngx_http_capture_spool_mark_s {
+    ngx_queue_t                      queue;     /* in the track's marks */
+    ngx_http_capture_spool_track_t  *track;
+    cap_spool_pos_t                  end;
+    ngx_uint_t                       pending;
+    ngx_msec_t                       time;
+};
+
+
+struct ngx_http_capture_spool_log_s {
+    ngx_queue_t                      queue;     /* adopted logs */
+    cap_str_t                        writer;
+    ngx_http_capture_spool_track_t  *tracks;    /* by dest->index */
+    ngx_uint_t                       ntracks;
+    int                              lock;
+    uint64_t                         first;     /* oldest segment left */
+    uint64_t                         last;      /* of an adopted log */
+
+    cap_spool_reader_t               reader;
+    cap_spool_pos_t                  next;      /* where replay resumes */
+
+    unsigned                         own:1;
+    unsigned                         reading:1;
+    unsigned                         read_all:1;
+    unsigned                         torn:1;    /* counted once */
+
+    u_char                           writer_data[CAP_SPOOL_NAME_MAX];
+};
+
+
+/* the worker's spool */
+typedef struct {
+    ngx_http_capture_spool_conf_t   *conf;
+    ngx_http_capture_main_conf_t    *cmcf;
+    ngx_log_t                       *log;
+    cap_spool_dir_t                  dir;
+    cap_spool_writer_t               writer;
+    ngx_http_capture_spool_log_t     own;
+    ngx_queue_t                      adopted;
+    uint64_t                         usage;     /* bytes of the directory */
+
+    ngx_event_t                      tick;
+    ngx_event_t                      scan;
+    ngx_event_t                      replay;
+    ngx_event_t                      sync;      /* posted: sync=always */
+    ngx_connection_t                 dummy;
+
+    ngx_array_t                      waiting;   /* ngx_http_request_t * */
+    ngx_msec_t                       synced;    /* sync=<time>: the last */
+    unsigned                         exiting:1;
+} ngx_http_capture_spool_t;
+
+
+static ngx_int_t ngx_http_capture_spool_log_init(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log, cap_str_t *writer);
+static ngx_int_t ngx_http_capture_spool_track_open(
+    ngx_http_capture_spool_t *sp, ngx_http_capture_spool_track_t *t);
+static ngx_int_t ngx_http_capture_spool_marks(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log, cap_spool_record_t *rec,
+    ngx_http_capture_accepted_t *a, cap_str_t *names, size_t nnames,
+    ngx_log_t *elog);
+static void ngx_http_capture_spool_advance(
+    ngx_http_capture_spool_track_t *t);
+static void ngx_http_capture_spool_flush(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log);
+static void ngx_http_capture_spool_tick_handler(ngx_event_t *ev);
+static void ngx_http_capture_spool_scan_handler(ngx_event_t *ev);
+static void ngx_http_capture_spool_replay_handler(ngx_event_t *ev);
+static void ngx_http_capture_spool_sync_handler(ngx_event_t *ev);
+static ngx_int_t ngx_http_capture_spool_replay(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log);
+static ngx_int_t ngx_http_capture_spool_replay_record(
+    ngx_http_capture_spool_t *sp, ngx_http_capture_spool_log_t *log,
+    cap_spool_record_t *rec);
+static void ngx_http_capture_spool_release(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log);
+static ngx_uint_t ngx_http_capture_spool_remote(ngx_http_capture_dest_t *d);
+static void ngx_http_capture_spool_error(ngx_log_t *log, ngx_uint_t level,
+    cap_error_t *err);
+static void *ngx_http_capture_spool_alloc(void *data, size_t size);
+static void *ngx_http_capture_spool_palloc(void *data, size_t size);
+static void ngx_http_capture_spool_free(void *data, void *p);
+
+
+static ngx_http_capture_spool_t  *ngx_http_capture_spool_worker;
+
+static cap_pool_t  ngx_http_capture_spool_heap = {
+    ngx_http_capture_spool_alloc, ngx_http_capture_spool_free, NULL
+};
+
+
+/* capture_spool path [max_size=] [segment_size=] [sync=always|off|time]; */
+
+char *
+ngx_http_capture_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_capture_main_conf_t *cmcf = conf;
+
+    ssize_t                         size;
+    ngx_str_t                      *value, v;
+    ngx_msec_t                      ms;
+    ngx_uint_t                      i;
+    ngx_http_capture_spool_conf_t  *scf;
+
+    if (cmcf->spool != NULL) {
+        return "is duplicate";
+    }
+
+    scf = ngx_pcalloc(cf->pool, sizeof(ngx_http_capture_spool_conf_t));
+    if (scf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    scf->path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &scf->path, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    scf->max_size = 1024 * 1024 * 1024;
+    scf->segment_size = 16 * 1024 * 1024;
+    scf->sync = 100;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "max_size=", 9) == 0) {
+            v.data = value[i].data + 9;
+            v.len = value[i].len - 9;
+
+            size = ngx_parse_size(&v);
+            if (size == NGX_ERROR || size == 0) {
+                goto invalid;
+            }
+
+            scf->max_size = size;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "segment_size=", 13) == 0) {
+            v.data = value[i].data + 13;
+            v.len = value[i].len - 13;
+
+            size = ngx_parse_size(&v);
+            if (size == NGX_ERROR || size < 4096) {
+                goto invalid;
+            }
+
+            scf->segment_size = size;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "sync=", 5) == 0) {
+            v.data = value[i].data + 5;
+            v.len = value[i].len - 5;
+
+            if (v.len == 6 && ngx_strncmp(v.data, "always", 6) == 0) {
+                scf->sync = NGX_HTTP_CAPTURE_SPOOL_ALWAYS;
+                continue;
+            }
+
+            if (v.len == 3 && ngx_strncmp(v.data, "off", 3) == 0) {
+                scf->sync = 0;
+                continue;
+            }
+
+            ms = ngx_parse_time(&v, 0);
+            if (ms == (ngx_msec_t) NGX_ERROR || ms == 0) {
+                goto invalid;
+            }
+
+            scf->sync = ms;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (scf->segment_size > scf->max_size) {
+        scf->segment_size = scf->max_size;
+    }
+
+    cmcf->spool = scf;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
+ * In the master, before the workers: the directory, owned by the
+ * workers' user (as nginx's temporary paths are).
+ */
+
+ngx_int_t
+ngx_http_capture_spool_init_module(ngx_cycle_t *cycle,
+    ngx_http_capture_main_conf_t *cmcf)
+{
+    ngx_err_t                       err;
+    ngx_core_conf_t                *ccf;
+    ngx_http_capture_spool_conf_t  *scf;
+
+    scf = cmcf->spool;
+
+    if (scf == NULL) {
+        if (cmcf->dests.nelts) {
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, 0,
+                          "capture: no capture_spool: events wait for "
+                          "their destinations in memory only");
+        }
+
+        return NGX_OK;
+    }
+
+    if (ngx_create_dir(scf->path.data, 0700) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+
+        if (err != NGX_EEXIST) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, err,
+                          ngx_create_dir_n " \"%V\" failed", &scf->path);
+            return NGX_ERROR;
+        }
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(cycle->conf_ctx, ngx_core_module);
+
+    if (geteuid() == 0 && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT) {
+        if (chown((const char *) scf->path.data, ccf->user, ccf->group)
+            == -1)
+        {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, ngx_errno,
+                          "chown(\"%V\") failed", &scf->path);
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_capture_spool_init_process(ngx_cycle_t *cycle,
+    ngx_http_capture_main_conf_t *cmcf)
+{
+    u_char                     id[CAP_SPOOL_NAME_MAX];
+    cap_str_t                  writer;
+    ngx_uint_t                 i;
+    ngx_time_t                *tp;
+    cap_error_t                err;
+    cap_spool_conf_t           conf;
+    ngx_http_capture_spool_t  *sp;
+
+    if (cmcf->spool == NULL) {
+        return NGX_OK;
+    }
+
+    sp = ngx_pcalloc(cycle->pool, sizeof(ngx_http_capture_spool_t));
+    if (sp == NULL) {
+        return NGX_ERROR;
+    }
+
+    sp->conf = cmcf->spool;
+    sp->cmcf = cmcf;
+    sp->log = cycle->log;
+    ngx_queue_init(&sp->adopted);
+
+    if (ngx_array_init(&sp->waiting, cycle->pool, 16,
+                       sizeof(ngx_http_request_t *))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (cap_spool_dir_open(&sp->dir, (const char *) sp->conf->path.data,
+                           &err)
+        != CAP_OK)
+    {
+        ngx_http_capture_spool_error(cycle->log, NGX_LOG_EMERG, &err);
+        return NGX_ERROR;
+    }
+
+    /* an id of this process' lifetime: its pid and when it started */
+
+    tp = ngx_timeofday();
+
+    writer.data = id;
+    writer.len = ngx_snprintf(id, sizeof(id), "%P-%M", ngx_pid,
+                              (ngx_msec_t) tp->sec * 1000 + tp->msec)
+                 - id;
+
+    conf.segment_size = sp->conf->segment_size;
+    conf.max_payload = CAP_SPOOL_PAYLOAD_LIMIT;
+    conf.sync = (sp->conf->sync != 0);
+
+    if (cap_spool_writer_open(&sp->writer, &sp->dir, &writer, &conf, &err)
+        != CAP_OK)
+    {
+        ngx_http_capture_spool_error(cycle->log, NGX_LOG_EMERG, &err);
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_capture_spool_log_init(sp, &sp->own, &sp->writer.id)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    sp->own.own = 1;
+    sp->own.lock = -1;
+
+    /* the cursors now: what a track has done starts from its file */
+
+    for (i = 0; i < sp->own.ntracks; i++) {
+        if (sp->own.tracks[i].dest
+            && ngx_http_capture_spool_track_open(sp, &sp->own.tracks[i])
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (cap_spool_usage(&sp->dir, &sp->usage, &err) != CAP_OK) {
+        ngx_http_capture_spool_error(cycle->log, NGX_LOG_ERR, &err);
+    }
+
+    sp->dummy.fd = (ngx_socket_t) -1;
+    sp->dummy.data = sp;
+
+    sp->tick.handler = ngx_http_capture_spool_tick_handler;
+    sp->scan.handler = ngx_http_capture_spool_scan_handler;
+    sp->replay.handler = ngx_http_capture_spool_replay_handler;
+    sp->sync.handler = ngx_http_capture_spool_sync_handler;
+
+    sp->tick.data = sp->scan.data = sp->replay.data = sp->sync.data
+        = &sp->dummy;
+    sp->tick.log = sp->scan.log = sp->replay.log = sp->sync.log = cycle->log;
+
+    /* they only look for work: an exiting worker need not wait for them */
+    sp->tick.cancelable = 1;
+    sp->scan.cancelable = 1;
+    sp->replay.cancelable = 1;
+
+    ngx_add_timer(&sp->tick, NGX_HTTP_CAPTURE_SPOOL_TICK);
+
+    /* orphan logs at once: the last worker's, or a crashed one's */
+    ngx_add_timer(&sp->scan, 1);
+
+    ngx_http_capture_spool_worker = sp;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_capture_spool_log_init(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log, cap_str_t *writer)
+{
+    ngx_uint_t                 i;
+    ngx_http_capture_dest_t  **dest;
+
+    ngx_memcpy(log->writer_data, writer->data, writer->len);
+    log->writer.data = log->writer_data;
+    log->writer.len = writer->len;
+
+    log->ntracks = sp->cmcf->dests.nelts;
+    log->tracks = ngx_pcalloc(ngx_cycle->pool, log->ntracks
+                              * sizeof(ngx_http_capture_spool_track_t));
+    if (log->tracks == NULL) {
+        return NGX_ERROR;
+    }
+
+    dest = sp->cmcf->dests.elts;
+
+    for (i = 0; i < log->ntracks; i++) {
+        log->tracks[i].log = log;
+        ngx_queue_init(&log->tracks[i].marks);
+
+        if (ngx_http_capture_spool_remote(dest[i])) {
+            log->tracks[i].dest = dest[i];
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_capture_spool_track_open(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_track_t *t)
+{
+    cap_str_t    name;
+    cap_error_t  err;
+
+    if (t->open) {
+        return NGX_OK;
+    }
+
+    name.data = t->dest->name.data;
+    name.len = t->dest->name.len;
+
+    if (cap_spool_cursor_open(&t->cursor, &sp->dir, &t->log->writer, &name,
+                              1, &err)
+        != CAP_OK)
+    {
+        ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
+        return NGX_ERROR;
+    }
+
+    if (t->cursor.corrupt) {
+        ngx_log_error(NGX_LOG_WARN, sp->log, 0,
+                      "capture spool: cursor of \"%V\" in log \"%*s\" is "
+                      "corrupt: its events are sent again", &t->dest->name,
+                      t->log->writer.len, t->log->writer.data);
+    }
+
+    t->done = t->cursor.pos;
+    t->open = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A request's records into this worker's log, before any destination
+ * takes them.  NGX_DECLINED: the spool is full (the client gets 503).
+ */
+
+ngx_int_t
+ngx_http_capture_spool_append(ngx_http_request_t *r,
+    ngx_array_t *dests, ngx_http_capture_accepted_t *a,
+    cap_spool_record_t *rec, cap_error_t *err)
+{
+    u_char                     *p;
+    size_t                      n;
+    ngx_int_t                   rc;
+    cap_str_t                   parts[3], names[CAP_SPOOL_DESTS_MAX];
+    ngx_uint_t                  i;
+    ngx_http_capture_dest_t   **dest;
+    ngx_http_capture_spool_t   *sp;
+
+    sp = ngx_http_capture_spool_worker;
+
+    if (sp == NULL) {
+        return NGX_DONE;
+    }
+
+    dest = dests->elts;
+
+    if (dests->nelts > CAP_SPOOL_DESTS_MAX) {
+        cap_error_set(err, CAP_E_UNAVAILABLE, "too many destinations");
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < dests->nelts; i++) {
+        names[i].data = dest[i]->name.data;
+        names[i].len = dest[i]->name.len;
+    }
+
+    if (sp->usage + a->records->len > sp->conf->max_size) {
+        sp->writer.full++;
+        ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_FULL, 1);
+
+        cap_error_set(err, CAP_E_UNAVAILABLE,
+                      "transient error, please retry: the spool is full");
+        return NGX_DECLINED;
+    }
+
+    n = cap_spool_names_size(names, dests->nelts);
+
+    p = ngx_pnalloc(r->pool, n + 1);
+    if (p == NULL) {
+        cap_error_set(err, CAP_E_NOMEM, "out of memory");
+        return NGX_ERROR;
+    }
+
+    /* the flags: recordings go to another endpoint */
+
+    p[0] = a->batch->recordings ? 1 : 0;
+
+    (void) cap_spool_names_write(p + 1, names, dests->nelts);
+
+    parts[0].data = p;
+    parts[0].len = n + 1;
+
+    /* the canonical records as they are: not copied */
+
+    parts[1].data = a->records->data;
+    parts[1].len = a->records->len;
+
+    rc = cap_spool_append(&sp->writer, parts, 2, &rec->start, &rec->end,
+                          err);
+
+    if (rc == CAP_SPOOL_FULL) {
+        ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_FULL, 1);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "capture spool: %s", err->text);
+
+        cap_error_set(err, CAP_E_UNAVAILABLE,
+                      "transient error, please retry: the spool's disk is "
+                      "full");
+        return NGX_DECLINED;
+    }
+
+    if (rc != CAP_OK) {
+        ngx_http_capture_spool_error(r->connection->log, NGX_LOG_ERR, err);
+        cap_error_set(err, CAP_E_UNAVAILABLE, "transient error, please retry");
+        return NGX_ERROR;
+    }
+
+    sp->usage += rec->end.offset - rec->start.offset;
+
+    if (sp->own.first == 0) {
+        sp->own.first = rec->start.seq;
+    }
+
+    ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_RECORDS, 1);
+    ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_EVENTS,
+                                (ngx_int_t) a->batch->nevents);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The destinations take the request's events, each with its mark in
+ * this worker's log; destinations not in the request pass the record.
+ */
+
+ngx_int_t
+ngx_http_capture_spool_deliver(ngx_http_request_t *r, ngx_array_t *dests,
+    ngx_http_capture_accepted_t *a, cap_spool_record_t *rec)
+{
+    cap_str_t                  names[CAP_SPOOL_DESTS_MAX];
+    ngx_uint_t                 i;
+    ngx_http_capture_dest_t  **dest;
+    ngx_http_capture_spool_t  *sp;
+
+    sp = ngx_http_capture_spool_worker;
+    dest = dests->elts;
+
+    for (i = 0; i < dests->nelts; i++) {
+        names[i].data = dest[i]->name.data;
+        names[i].len = dest[i]->name.len;
+    }
+
+    return ngx_http_capture_spool_marks(sp, &sp->own, rec, a, names,
+                                        dests->nelts, r->connection->log);
+}
+
+
+/*
+ * Every remote destination that has not passed the record gets a mark
+ * at its end in "log"; those named take the events, their items holding
+ * the mark.
+ */
+
+static ngx_int_t
+ngx_http_capture_spool_marks(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log, cap_spool_record_t *rec,
+    ngx_http_capture_accepted_t *a, cap_str_t *names, size_t nnames,
+    ngx_log_t *elog)
+{
+    size_t                           k;
+    ngx_int_t                        rc;
+    ngx_uint_t                       i, named;
+    ngx_http_capture_remote_t       *rd;
+    ngx_http_capture_spool_mark_t   *m;
+    ngx_http_capture_spool_track_t  *t;
+
+    rc = NGX_OK;
+
+    for (i = 0; i < log->ntracks; i++) {
+        t = &log->tracks[i];
+
+        /* a file was written by the request itself */
+
+        if (t->dest == NULL || cap_spool_pos_cmp(&rec->start, &t->done) < 0)
+        {
+            continue;
+        }
+
+        named = 0;
+
+        for (k = 0; k < nnames; k++) {
+            if (names[k].len == t->dest->name.len
+                && ngx_strncmp(names[k].data, t->dest->name.data,
+                               names[k].len) == 0)
+            {
+                named = 1;
+                break;
+            }
+        }
+
+        if (!named && ngx_queue_empty(&t->marks)) {
+
+            /* nothing for it, and nothing before it: passed */
+
+            t->done = rec->end;
+            t->dirty = 1;
+            continue;
+        }
+
+        m = ngx_alloc(sizeof(ngx_http_capture_spool_mark_t), elog);
+        if (m == NULL) {
+            return NGX_ERROR;
+        }
+
+        m->track = t;
+        m->end = rec->end;
+        m->pending = 1;             /* held until deliver returns */
+        m->time = ngx_current_msec;
+
+        ngx_queue_insert_tail(&t->marks, &m->queue);
+
+        if (named) {
+            rd = t->dest->data;
+            rd->q->mark = m;
+
+            if (t->dest->type->deliver(elog, t->dest, a) != NGX_OK) {
+                rc = NGX_ERROR;
+            }
+
+            rd->q->mark = NULL;
+        }
+
+        ngx_http_capture_spool_mark_done(m);
+    }
+
+    return rc;
+}
+
+
+/* an item takes the mark */
+
+void
+ngx_http_capture_spool_mark_hold(ngx_http_capture_spool_mark_t *m)
+{
+    m->pending++;
+}
+
+
+/* an item of the mark is done with: delivered, refused or dropped */
+
+void
+ngx_http_capture_spool_mark_done(ngx_http_capture_spool_mark_t *m)
+{
+    if (--m->pending == 0) {
+        ngx_http_capture_spool_advance(m->track);
+    }
+}
+
+
+static void
+ngx_http_capture_spool_advance(ngx_http_capture_spool_track_t *t)
+{
+    ngx_queue_t                    *q;
+    ngx_http_capture_spool_mark_t  *m;
+
+    while (!ngx_queue_empty(&t->marks)) {
+        q = ngx_queue_head(&t->marks);
+        m = ngx_queue_data(q, ngx_http_capture_spool_mark_t, queue);
+
+        if (m->pending) {
+            break;
+        }
+
+        t->done = m->end;
+        t->dirty = 1;
+
+        ngx_queue_remove(q);
+        ngx_free(m);
+    }
+}
+
+
+/* sync=always: the request is answered after the next fdatasync */
+
+ngx_int_t
+ngx_http_capture_spool_wait(ngx_http_request_t *r)
+{
+    ngx_http_request_t        **rp;
+    ngx_http_capture_spool_t   *sp;
+
+    sp = ngx_http_capture_spool_worker;
+
+    if (sp == NULL || sp->conf->sync != NGX_HTTP_CAPTURE_SPOOL_ALWAYS) {
+        return NGX_DECLINED;
+    }
+
+    rp = ngx_array_push(&sp->waiting);
+    if (rp == NULL) {
+        return NGX_ERROR;
+    }
+
+    *rp = r;
+    r->main->count++;
+
+    if (!sp->sync.posted) {
+        ngx_post_event(&sp->sync, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_capture_spool_sync_handler(ngx_event_t *ev)
+{
+    ngx_uint_t                  i, n;
+    ngx_msec_t                  start;
+    cap_error_t                 err;
+    ngx_connection_t           *c;
+    ngx_http_request_t        **rp, *r;
+    ngx_http_capture_spool_t   *sp;
+
+    c = ev->data;
+    sp = c->data;
+
+    start = ngx_current_msec;
+
+    if (cap_spool_sync(&sp->writer, &err) != CAP_OK) {
+        ngx_http_capture_spool_error(sp->log, NGX_LOG_ALERT, &err);
+    }
+
+    ngx_time_update();
+
+    ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_SYNCS, 1);
+    ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_SYNC_MS,
+                                (ngx_int_t) (ngx_current_msec - start));
+
+    /* the answers may post more requests: take the list as it is now */
+
+    rp = sp->waiting.elts;
+    n = sp->waiting.nelts;
+    sp->waiting.nelts = 0;
+
+    for (i = 0; i < n; i++) {
+        r = rp[i];
+        ngx_http_finalize_request(r, ngx_http_capture_answer_synced(r));
+    }
+}
+
+
+static void
+ngx_http_capture_spool_tick_handler(ngx_event_t *ev)
+{
+    cap_error_t                    err;
+    ngx_queue_t                   *q, *next;
+    ngx_connection_t              *c;
+    ngx_http_capture_spool_t      *sp;
+    ngx_http_capture_spool_log_t  *log;
+
+    c = ev->data;
+    sp = c->data;
+
+    if (sp->conf->sync && sp->conf->sync != NGX_HTTP_CAPTURE_SPOOL_ALWAYS
+        && sp->writer.dirty
+        && ngx_current_msec - sp->synced >= sp->conf->sync)
+    {
+        sp->synced = ngx_current_msec;
+
+        if (cap_spool_sync(&sp->writer, &err) != CAP_OK) {
+            ngx_http_capture_spool_error(sp->log, NGX_LOG_ALERT, &err);
+        }
+
+        ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_SYNCS, 1);
+    }
+
+    ngx_http_capture_spool_flush(sp, &sp->own);
+
+    for (q = ngx_queue_head(&sp->adopted);
+         q != ngx_queue_sentinel(&sp->adopted);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        log = ngx_queue_data(q, ngx_http_capture_spool_log_t, queue);
+
+        ngx_http_capture_spool_flush(sp, log);
+    }
+
+    if (cap_spool_usage(&sp->dir, &sp->usage, &err) == CAP_OK) {
+        ngx_http_capture_stat_spool_bytes(sp->usage);
+    }
+
+    if (!sp->exiting) {
+        ngx_add_timer(&sp->tick, NGX_HTTP_CAPTURE_SPOOL_TICK);
+    }
+}
+
+
+/*
+ * Cursors that moved are written; segments every destination has passed
+ * are removed; an adopted log read and delivered whole goes.
+ */
+
+static void
+ngx_http_capture_spool_flush(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log)
+{
+    size_t                           n, k;
+    ngx_uint_t                       i, busy;
+    cap_error_t                      err;
+    cap_spool_seg_t                  segs[64];
+    cap_spool_pos_t                  cursors[64];
+    ngx_http_capture_spool_track_t  *t;
+
+    busy = 0;
+    n = 0;
+
+    for (i = 0; i < log->ntracks; i++) {
+        t = &log->tracks[i];
+
+        if (t->dest == NULL) {
+            continue;
+        }
+
+        if (!ngx_queue_empty(&t->marks)) {
+            busy = 1;
+        }
+
+        if (t->dirty) {
+            if (ngx_http_capture_spool_track_open(sp, t) == NGX_OK
+                && cap_spool_cursor_store(&t->cursor, &t->done, 0, &err)
+                   == CAP_OK)
+            {
+                t->dirty = 0;
+            }
+        }
+
+        if (n < 64) {
+            cursors[n++] = t->dirty ? t->cursor.pos : t->done;
+        }
+    }
+
+    /* segments first..last: the own log's last is the writer's */
+
+    k = 0;
+
+    while (log->first && k < 64
+           && log->first + k <= (log->own ? sp->writer.seq : log->last))
+    {
+        segs[k].seq = log->first + k;
+        segs[k].size = (uint64_t) -1;
+        k++;
+    }
+
+    /*
+     * A segment's size is not needed: a cursor in a later segment has
+     * passed it, and a cursor inside it has not (its end is unknown
+     * here); the live writer's current segment never goes.
+     */
+
+    k = cap_spool_removable(segs, k, cursors, n,
+                            log->own ? sp->writer.seq : 0);
+
+    for (i = 0; i < k; i++) {
+        if (cap_spool_segment_remove(&sp->dir, &log->writer, log->first,
+                                     &err)
+            != CAP_OK)
+        {
+            ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
+            break;
+        }
+
+        log->first++;
+    }
+
+    if (!log->own && log->read_all && !busy) {
+        ngx_http_capture_spool_release(sp, log);
+    }
+}
+
+
+/* logs of processes that are gone: adopted, and delivered */
+
+static void
+ngx_http_capture_spool_scan_handler(ngx_event_t *ev)
+{
+    int                            fd;
+    size_t                         i;
+    ngx_int_t                      rc;
+    ngx_uint_t                     k;
+    cap_pool_t                     pool;
+    ngx_pool_t                    *p;
+    cap_error_t                    err;
+    ngx_queue_t                   *q;
+    cap_spool_log_t               *l;
+    ngx_connection_t              *c;
+    cap_spool_list_t               list;
+    ngx_http_capture_spool_t      *sp;
+    ngx_http_capture_spool_log_t  *log;
+
+    c = ev->data;
+    sp = c->data;
+
+    if (sp->exiting) {
+        return;
+    }
+
+    ngx_add_timer(&sp->scan, NGX_HTTP_CAPTURE_SPOOL_SCAN);
+
+    p = ngx_create_pool(4096, sp->log);
+    if (p == NULL) {
+        return;
+    }
+
+    pool.alloc = ngx_http_capture_spool_palloc;
+    pool.free = NULL;
+    pool.data = p;
+
+    if (cap_spool_list(&sp->dir, NULL, &pool, &list, &err) != CAP_OK) {
+        ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
+        ngx_destroy_pool(p);
+        return;
+    }
+
+    for (i = 0; i < list.nlogs; i++) {
+        l = &list.logs[i];
+
+        if (l->writer.len == sp->writer.id.len
+            && ngx_memcmp(l->writer.data, sp->writer.id.data,
+                          l->writer.len) == 0)
+        {
+            continue;
+        }
+
+        /* adopted already */
+
+        for (q = ngx_queue_head(&sp->adopted);
+             q != ngx_queue_sentinel(&sp->adopted);
+             q = ngx_queue_next(q))
+        {
+            log = ngx_queue_data(q, ngx_http_capture_spool_log_t, queue);
+
+            if (log->writer.len == l->writer.len
+                && ngx_memcmp(log->writer.data, l->writer.data,
+                              l->writer.len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (q != ngx_queue_sentinel(&sp->adopted)) {
+            continue;
+        }
+
+        rc = cap_spool_adopt_try(&sp->dir, &l->writer, &fd, &err);
+
+        if (rc == CAP_SPOOL_BUSY) {
+            continue;
+        }
+
+        if (rc != CAP_OK) {
+            ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
+            continue;
+        }
+
+        log = ngx_pcalloc(ngx_cycle->pool,
+                          sizeof(ngx_http_capture_spool_log_t));
+        if (log == NULL
+            || ngx_http_capture_spool_log_init(sp, log, &l->writer) != NGX_OK)
+        {
+            cap_spool_unlock(&sp->dir, &l->writer, fd, 0);
+            continue;
+        }
+
+        log->lock = fd;
+        log->first = l->nsegs ? l->segs[0].seq : 0;
+        log->last = l->nsegs ? l->segs[l->nsegs - 1].seq : 0;
+
+        /* where replay starts: the earliest cursor of a destination */
+
+        log->next.seq = (uint64_t) -1;
+        log->next.offset = 0;
+
+        for (k = 0; k < log->ntracks; k++) {
+            if (log->tracks[k].dest == NULL) {
+                continue;
+            }
+
+            if (ngx_http_capture_spool_track_open(sp, &log->tracks[k])
+                != NGX_OK)
+            {
+                continue;
+            }
+
+            if (cap_spool_pos_cmp(&log->tracks[k].done, &log->next) < 0) {
+                log->next = log->tracks[k].done;
+            }
+        }
+
+        if (log->next.seq < log->first) {
+            log->next.seq = log->first;
+            log->next.offset = 0;
+        }
+
+        if (l->nsegs == 0 || log->next.seq == (uint64_t) -1) {
+            log->read_all = 1;
+        }
+
+        ngx_queue_insert_tail(&sp->adopted, &log->queue);
+
+        ngx_log_error(NGX_LOG_NOTICE, sp->log, 0,
+                      "capture spool: adopted the log \"%*s\" "
+                      "(%uz segments) of a process that is gone",
+                      l->writer.len, l->writer.data, l->nsegs);
+
+        if (!sp->replay.timer_set) {
+            ngx_add_timer(&sp->replay, 1);
+        }
+    }
+
+    ngx_destroy_pool(p);
+}
+
+
+static void
+ngx_http_capture_spool_replay_handler(ngx_event_t *ev)
+{
+    ngx_int_t                      again;
+    ngx_queue_t                   *q, *next;
+    ngx_connection_t              *c;
+    ngx_http_capture_spool_t      *sp;
+    ngx_http_capture_spool_log_t  *log;
+
+    c = ev->data;
+    sp = c->data;
+
+    again = 0;
+
+    for (q = ngx_queue_head(&sp->adopted);
+         q != ngx_queue_sentinel(&sp->adopted);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        log = ngx_queue_data(q, ngx_http_capture_spool_log_t, queue);
+
+        if (!log->read_all && ngx_http_capture_spool_replay(sp, log)
+                              != NGX_DONE)
+        {
+            again = 1;
+        }
+    }
+
+    if (again && !sp->exiting) {
+        ngx_add_timer(&sp->replay, NGX_HTTP_CAPTURE_SPOOL_TICK);
+    }
+}
+
+
+/*
+ * Reads an adopted log on from "next", a few records a turn, while the
+ * destinations have room.  NGX_DONE: all of it is read.
+ */
+
+static ngx_int_t
+ngx_http_capture_spool_replay(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log)
+{
+    ngx_int_t           rc;
+    ngx_uint_t          n;
+    cap_error_t         err;
+    cap_spool_record_t  rec;
+
+    for (n = 0; n < NGX_HTTP_CAPTURE_SPOOL_BATCH; n++) {
+
+        if (!log->reading) {
+            if (log->next.seq > log->last) {
+                log->read_all = 1;
+                return NGX_DONE;
+            }
+
+            rc = cap_spool_reader_open(&log->reader, &sp->dir, &log->writer,
+                                       log->next.seq, log->next.offset,
+                                       CAP_SPOOL_PAYLOAD_LIMIT,
+                                       &ngx_http_capture_spool_heap, &err);
+
+            if (rc == CAP_SPOOL_NOENT) {
+                log->next.seq++;
+                log->next.offset = 0;
+                continue;
+            }
+
+            if (rc != CAP_OK) {
+                ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
+                return NGX_AGAIN;
+            }
+
+            log->reading = 1;
+        }
+
+        rc = cap_spool_read(&log->reader, &rec, &err);
+
+        if (rc == CAP_OK) {
+            rc = ngx_http_capture_spool_replay_record(sp, log, &rec);
+
+            if (rc == NGX_AGAIN) {
+
+                /* no room now: the record is read again later */
+
+                log->next = rec.start;
+                cap_spool_reader_close(&log->reader);
+                log->reading = 0;
+                return NGX_AGAIN;
+            }
+
+            log->next = rec.end;
+            continue;
+        }
+
+        if (rc == CAP_ERROR) {
+            ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
+            return NGX_AGAIN;
+        }
+
+        /* the end of a segment: its writer is gone, so a tail is torn */
+
+        if (rc == CAP_SPOOL_TORN) {
+            ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_TORN, 1);
+
+            ngx_log_error(NGX_LOG_WARN, sp->log, 0,
+                          "capture spool: segment %uL of log \"%*s\" ends "
+                          "inside a record (%uL bytes at %uL): skipped",
+                          log->reader.seq, log->writer.len, log->writer.data,
+                          log->reader.torn_bytes, log->reader.torn_offset);
+        }
+
+        if (log->reader.corrupt) {
+            ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_CORRUPT,
+                                        (ngx_int_t) log->reader.corrupt);
+
+            ngx_log_error(NGX_LOG_WARN, sp->log, 0,
+                          "capture spool: segment %uL of log \"%*s\": %uL "
+                          "corrupt records (%uL bytes) skipped",
+                          log->reader.seq, log->writer.len, log->writer.data,
+                          log->reader.corrupt, log->reader.skipped);
+        }
+
+        cap_spool_reader_close(&log->reader);
+        log->reading = 0;
+
+        log->next.seq++;
+        log->next.offset = 0;
+    }
+
+    return NGX_AGAIN;
+}
+
+
+/* NGX_AGAIN: a destination of the record has no room for it now */
+
+static ngx_int_t
+ngx_http_capture_spool_replay_record(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log, cap_spool_record_t *rec)
+{
+    size_t                           k;
+    ngx_int_t                        rc;
+    cap_buf_t                        records;
+    cap_pool_t                       pool;
+    ngx_pool_t                      *p;
+    ngx_uint_t                       i;
+    cap_error_t                      err;
+    cap_batch_t                      batch;
+    cap_spool_payload_t              pl;
+    ngx_http_capture_dest_t         *dest;
+    ngx_http_capture_accepted_t      a;
+    ngx_http_capture_spool_track_t  *t;
+
+    if (rec->payload.len < 1
+        || cap_spool_payload_decode(rec->payload.data + 1,
+                                    rec->payload.len - 1, &pl)
+           != CAP_OK)
+    {
+        ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_CORRUPT, 1);
+        return NGX_OK;
+    }
+
+    p = ngx_create_pool(4096 + pl.text.len, sp->log);
+    if (p == NULL) {
+        return NGX_AGAIN;
+    }
+
+    pool.alloc = ngx_http_capture_spool_palloc;
+    pool.free = NULL;
+    pool.data = p;
+
+    rc = NGX_OK;
+
+    if (cap_record_decode(&pool, pl.text.data, pl.text.len, &batch, &err)
+        != CAP_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, sp->log, 0,
+                      "capture spool: a record of log \"%*s\" is not "
+                      "canonical records, skipped: %s", log->writer.len,
+                      log->writer.data, err.text);
+        ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_CORRUPT, 1);
+        goto done;
+    }
+
+    batch.recordings = (rec->payload.data[0] & 1);
+
+    records.data = pl.text.data;
+    records.len = pl.text.len;
+
+    a.batch = &batch;
+    a.records = &records;
+    a.pool = &pool;
+
+    /* all or nothing, as for a request: the room of each first */
+
+    for (i = 0; i < log->ntracks; i++) {
+        t = &log->tracks[i];
+        dest = t->dest;
+
+        if (dest == NULL || cap_spool_pos_cmp(&rec->start, &t->done) < 0) {
+            continue;
+        }
+
+        for (k = 0; k < pl.ndests; k++) {
+            if (pl.dests[k].len == dest->name.len
+                && ngx_strncmp(pl.dests[k].data, dest->name.data,
+                               dest->name.len) == 0
+                && dest->type->room(dest, &a) != NGX_OK)
+            {
+                rc = NGX_AGAIN;
+                goto done;
+            }
+        }
+    }
+
+    if (ngx_http_capture_spool_marks(sp, log, rec, &a, pl.dests, pl.ndests,
+                                     sp->log)
+        != NGX_OK)
+    {
+        rc = NGX_ERROR;
+    }
+
+    ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_REPLAYED,
+                                (ngx_int_t) batch.nevents);
+
+done:
+
+    ngx_destroy_pool(p);
+
+    return rc;
+}
+
+
+/* an adopted log is done with: its files go, and its lock */
+
+static void
+ngx_http_capture_spool_release(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log)
+{
+    ngx_uint_t                       i;
+    cap_str_t                        name;
+    cap_error_t                      err;
+    ngx_http_capture_spool_track_t  *t;
+
+    if (log->reading) {
+        cap_spool_reader_close(&log->reader);
+        log->reading = 0;
+    }
+
+    while (log->first && log->first <= log->last) {
+        if (cap_spool_segment_remove(&sp->dir, &log->writer, log->first,
+                                     &err)
+            != CAP_OK)
+        {
+            ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
+        }
+
+        log->first++;
+    }
+
+    for (i = 0; i < log->ntracks; i++) {
+        t = &log->tracks[i];
+
+        if (t->open) {
+            cap_spool_cursor_close(&t->cursor);
+            t->open = 0;
+        }
+    }
+
+    /* every cursor of the log, also of destinations no longer here */
+
+    for ( ;; ) {
+        cap_spool_list_t  list;
+        cap_pool_t        pool;
+        ngx_pool_t       *p;
+        size_t            k;
+
+        p = ngx_create_pool(4096, sp->log);
+        if (p == NULL) {
+            break;
+        }
+
+        pool.alloc = ngx_http_capture_spool_palloc;
+        pool.free = NULL;
+        pool.data = p;
+
+        if (cap_spool_list(&sp->dir, &log->writer, &pool, &list, &err)
+            == CAP_OK && list.nlogs == 1)
+        {
+            for (k = 0; k < list.logs[0].ndests; k++) {
+                name = list.logs[0].dests[k];
+                (void) cap_spool_cursor_remove(&sp->dir, &log->writer, &name,
+                                               &err);
+            }
+        }
+
+        ngx_destroy_pool(p);
+        break;
+    }
+
+    cap_spool_unlock(&sp->dir, &log->writer, log->lock, 1);
+    log->lock = -1;
+
+    ngx_queue_remove(&log->queue);
+
+    ngx_log_error(NGX_LOG_NOTICE, sp->log, 0,
+                  "capture spool: the log \"%*s\" is delivered",
+                  log->writer.len, log->writer.data);
+}
+
+
+/* graceful exit began: no new replay, what is held still drains */
+
+void
+ngx_http_capture_spool_shutdown(void)
+{
+    ngx_http_capture_spool_t  *sp;
+
+    sp = ngx_http_capture_spool_worker;
+
+    if (sp == NULL) {
+        return;
+    }
+
+    sp->exiting = 1;
+
+    if (sp->scan.timer_set) {
+        ngx_del_timer(&sp->scan);
+    }
+
+    if (sp->replay.timer_set) {
+        ngx_del_timer(&sp->replay);
+    }
+}
+
+
+/*
+ * The worker leaves: cursors are written as they are, and the log is
+ * left to whoever adopts it next; a log fully delivered is removed.
+ */
+
+void
+ngx_http_capture_spool_exit_process(void)
+{
+    cap_str_t                        name;
+    ngx_uint_t                       i, busy;
+    cap_error_t                      err;
+    ngx_queue_t                     *q;
+    ngx_http_capture_spool_t        *sp;
+    ngx_http_capture_spool_log_t    *log;
+    ngx_http_capture_spool_track_t  *t;
+
+    sp = ngx_http_capture_spool_worker;
+
+    if (sp == NULL) {
+        return;
+    }
+
+    ngx_http_capture_spool_worker = NULL;
+    sp->exiting = 1;
+
+    if (sp->tick.timer_set) {
+        ngx_del_timer(&sp->tick);
+    }
+
+    if (sp->scan.timer_set) {
+        ngx_del_timer(&sp->scan);
+    }
+
+    if (sp->replay.timer_set) {
+        ngx_del_timer(&sp->replay);
+    }
+
+    if (sp->sync.posted) {
+        ngx_delete_posted_event(&sp->sync);
+    }
+
+    busy = 0;
+
+    for (i = 0; i < sp->own.ntracks; i++) {
+        if (sp->own.tracks[i].dest
+            && !ngx_queue_empty(&sp->own.tracks[i].marks))
+        {
+            busy = 1;
+        }
+    }
+
+    ngx_http_capture_spool_flush(sp, &sp->own);
+
+    while (!ngx_queue_empty(&sp->adopted)) {
+        q = ngx_queue_head(&sp->adopted);
+        log = ngx_queue_data(q, ngx_http_capture_spool_log_t, queue);
+
+        ngx_http_capture_spool_flush(sp, log);
+
+        if (ngx_queue_head(&sp->adopted) == q) {
+
+            /* not all delivered: its lock goes, the next worker adopts */
+
+            ngx_queue_remove(q);
+
+            for (i = 0; i < log->ntracks; i++) {
+                if (log->tracks[i].open) {
+                    cap_spool_cursor_close(&log->tracks[i].cursor);
+                }
+            }
+
+            if (log->reading) {
+                cap_spool_reader_close(&log->reader);
+            }
+
+            cap_spool_unlock(&sp->dir, &log->writer, log->lock, 0);
+        }
+    }
+
+    for (i = 0; i < sp->own.ntracks; i++) {
+        t = &sp->own.tracks[i];
+
+        if (t->open) {
+            cap_spool_cursor_close(&t->cursor);
+            t->open = 0;
+        }
+
+        /* all delivered: nothing of the log need stay */
+
+        if (!busy && t->dest) {
+            name.data = t->dest->name.data;
+            name.len = t->dest->name.len;
+
+            (void) cap_spool_cursor_remove(&sp->dir, &sp->own.writer, &name,
+                                           &err);
+        }
+    }
+
+    while (!busy && sp->own.first && sp->own.first <= sp->writer.seq) {
+        if (cap_spool_segment_remove(&sp->dir, &sp->own.writer,
+                                     sp->own.first, &err)
+            != CAP_OK)
+        {
+            ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
+        }
+
+        sp->own.first++;
+    }
+
+    if (cap_spool_writer_close(&sp->writer, &err) != CAP_OK) {
+        ngx_http_capture_spool_error(sp->log, NGX_LOG_ALERT, &err);
+    }
+
+    if (busy) {
+        ngx_log_error(NGX_LOG_NOTICE, sp->log, 0,
+                      "capture spool: undelivered events stay in the log "
+                      "\"%*s\" for the next worker", sp->writer.id.len,
+                      sp->writer.id.data);
+    }
+
+    cap_spool_dir_close(&sp->dir);
+}
+
+
+static ngx_uint_t
+ngx_http_capture_spool_remote(ngx_http_capture_dest_t *d)
+{
+    return d->type->room == ngx_http_capture_remote_room;
+}
+
+
+static void
+ngx_http_capture_spool_error(ngx_log_t *log, ngx_uint_t level,
+    cap_error_t *err)
+{
+    ngx_log_error(level, log, 0, "capture spool: %s", err->text);
+}
+
+
+static void *
+ngx_http_capture_spool_alloc(void *data, size_t size)
+{
+    return ngx_alloc(size, ngx_cycle->log);
+}
+
+
+static void
+ngx_http_capture_spool_free(void *data, void *p)
+{
+    ngx_free(p);
+}
+
+
+static void *
+ngx_http_capture_spool_palloc(void *data, size_t size)
+{
+    return ngx_palloc(data, size);
+}

@@ -1,0 +1,304 @@
+#!/usr/bin/perl
+
+# capture_spool: accepted events are in the spool before the answer, and
+# what a worker leaves undelivered (quit with the destination down, a
+# kill -9) is adopted and delivered by the next one; a full spool answers
+# 503; a torn tail and a flipped byte are skipped and counted, the rest
+# delivered; a log delivered whole leaves no segment behind.
+
+use strict;
+use warnings;
+use Test::More;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use CaptureTest qw(encode_json);
+use JSON::PP ();
+use StandIn;
+use Time::HiRes qw(sleep time);
+
+plan skip_all => 'set CAPTURE_MODULE to the absolute path of '
+    . 'ngx_http_capture_module.so' unless $ENV{CAPTURE_MODULE};
+plan skip_all => 'node is not installed'
+    unless grep { -x "$_/node" } split /:/, $ENV{PATH} // '';
+
+my $n = 0;
+
+sub conf {
+    my ($s, $spool) = @_;
+    my $u = $s->url;
+    return <<"EOF";
+capture_spool %%DIR%%/spool $spool;
+capture_drain_timeout 1s;
+
+capture_destination ph {
+    type            posthog;
+    url             $u;
+    compression     off;
+    flush_interval  50ms;
+    retry_max_delay 500ms;
+}
+
+server {
+    listen 127.0.0.1:%%PORT%%;
+    location /ingest/ { capture ph; }
+    location /status  { capture_status; }
+}
+EOF
+}
+
+# one request of "k" events with fresh uuids; returns [status, uuids]
+sub send_events {
+    my ($t, $k) = @_;
+    my @uuids = map { sprintf '0193a5d2-7b4e-7c1a-9f3e-%012d', ++$n } 1 .. $k;
+    my $r = $t->request(method => 'POST', path => '/ingest/batch/',
+        headers => { 'Content-Type' => 'application/json' },
+        body => encode_json({ api_key => 'phc_spool', batch => [
+            map { { uuid => $_, event => 'spooled', distinct_id => 'u',
+                    properties => { pad => 'x' x 100 } } } @uuids ] }));
+    return [$r->{status}, \@uuids, $r];
+}
+
+sub status {
+    my ($t) = @_;
+    return JSON::PP->new->decode($t->request(path => '/status')->{body});
+}
+
+sub segments { my ($t) = @_; [glob($t->dir . '/spool/*.seg')] }
+
+sub received {
+    my ($s) = @_;
+    my %seen;
+    $seen{$_->{uuid}}++ for @{$s->events};
+    return \%seen;
+}
+
+sub wait_for {
+    my ($what, $secs) = @_;
+    my $deadline = time + $secs;
+    until ($what->()) {
+        return 0 if time > $deadline;
+        sleep 0.1;
+    }
+    return 1;
+}
+
+
+subtest 'delivered, and nothing left behind' => sub {
+    my $t = CaptureTest->new;
+    my $s = StandIn->new(dir => $t->dir);
+    $t->write_conf(conf($s, 'sync=always'));
+    $t->start;
+
+    my @sent;
+    for (1 .. 5) {
+        my $r = send_events($t, 3);
+        is($r->[0], 200, "request $_: 200");
+        push @sent, @{$r->[1]};
+    }
+
+    $s->wait_events(15, 10);
+    my $got = received($s);
+    is(scalar(grep { $got->{$_} } @sent), 15, 'every event delivered');
+    is(scalar(grep { $got->{$_} > 1 } keys %$got), 0, 'once');
+
+    my $st = status($t)->{spool};
+    is($st->{records}, 5, 'one record per request');
+    is($st->{events}, 15, 'with its events');
+    cmp_ok($st->{syncs}, '>=', 1, 'sync=always synced');
+    cmp_ok($st->{bytes}, '>', 0, 'bytes on disk');
+    ok(@{segments($t)} >= 1, 'the live segment is kept while it grows');
+
+    $t->stop;
+    is(scalar @{segments($t)}, 0, 'quit with all delivered: no segment left');
+    $t->done;
+};
+
+subtest 'quit with the destination down; the next start delivers' => sub {
+    my $t = CaptureTest->new;
+    my $s = StandIn->new(dir => $t->dir);
+    $t->write_conf(conf($s, 'sync=100ms'));
+    $t->start;
+
+    my @sent;
+    push @sent, @{send_events($t, 2)->[1]};
+    $s->wait_events(2, 10);
+
+    $s->refuse;
+    for (1 .. 4) {
+        my $r = send_events($t, 5);
+        is($r->[0], 200, "while down, request $_: 200");
+        push @sent, @{$r->[1]};
+    }
+
+    $t->stop;
+    ok(@{segments($t)} >= 1, 'the undelivered stay in the spool');
+    like($t->error_log, qr/undelivered events stay in the log/,
+         'the worker says so');
+    unlike($t->error_log, qr/are lost/, 'and loses nothing');
+
+    $t->start;
+    sleep 0.5;
+    $s->accept;
+
+    ok(wait_for(sub { my $g = received($s); !grep { !$g->{$_} } @sent }, 15),
+       'every event accepted before the quit is delivered');
+    my $got = received($s);
+    is(scalar(grep { $got->{$_} > 1 } @sent), 0, 'none twice');
+
+    like($t->error_log, qr/adopted the log/, 'the log was adopted');
+    ok(wait_for(sub { $t->error_log =~ /the log "[^"]+" is delivered/ }, 5),
+       'and released once delivered');
+    is(status($t)->{spool}{replayed_events}, 20, 'twenty events replayed');
+
+    $t->done;
+};
+
+subtest 'kill -9 of a worker, sync=always: nothing answered 200 lost' => sub {
+    my $t = CaptureTest->new;
+    my $s = StandIn->new(dir => $t->dir);
+    $t->write_conf(conf($s, 'sync=always'));
+    $t->start;
+
+    $s->refuse;
+
+    my @sent;
+    for (1 .. 5) {
+        my $r = send_events($t, 4);
+        push @sent, @{$r->[1]} if $r->[0] == 200;
+    }
+    is(scalar @sent, 20, 'twenty events answered 200');
+
+    my ($worker) = grep { $_ != $t->pid }
+                   map { /^\s*(\d+)\s+(\d+)/ && $2 == $t->pid ? $1 : () }
+                   `ps -eo pid,ppid`;
+    ok($worker, 'the worker found');
+    kill 'KILL', $worker;
+
+    ok(wait_for(sub { $t->error_log =~ /adopted the log/ }, 10),
+       'the new worker adopts the dead one\'s log');
+    $s->accept;
+
+    ok(wait_for(sub { my $g = received($s); !grep { !$g->{$_} } @sent }, 15),
+       'every event delivered');
+
+    $t->done(allow => qr/exited on signal 9/);
+};
+
+subtest 'a full spool answers 503, and loses nothing answered 200' => sub {
+    my $t = CaptureTest->new;
+    my $s = StandIn->new(dir => $t->dir);
+    $t->write_conf(conf($s, 'max_size=8k segment_size=4k'));
+    $t->start;
+
+    $s->refuse;
+
+    my (@sent, $full);
+    for (1 .. 40) {
+        my $r = send_events($t, 2);
+        if ($r->[0] == 200) {
+            push @sent, @{$r->[1]};
+            next;
+        }
+        $full = $r->[2];
+        last;
+    }
+
+    ok($full, 'a request was refused') or return;
+    is($full->{status}, 503, '503');
+    is($full->{headers}{'retry-after'}, '1', 'with Retry-After');
+    like($full->{body}, qr/the spool is full/, 'and the reason');
+    cmp_ok(status($t)->{spool}{rejected_requests}, '>=', 1, 'counted');
+
+    $s->accept;
+    ok(wait_for(sub { my $g = received($s); !grep { !$g->{$_} } @sent }, 15),
+       'what was answered 200 is delivered');
+
+    # delivered: segments go, and the spool takes events again
+    ok(wait_for(sub { send_events($t, 1)->[0] == 200 }, 10),
+       'room again once delivered');
+
+    $t->done;
+};
+
+subtest 'a torn tail and a flipped byte: skipped, counted, the rest sent' =>
+sub {
+    my $t = CaptureTest->new;
+    my $s = StandIn->new(dir => $t->dir);
+    $t->write_conf(conf($s, 'segment_size=4k sync=always'));
+    $t->start;
+
+    $s->refuse;
+
+    my @sent;
+    for (1 .. 30) {
+        my $r = send_events($t, 1);
+        push @sent, @{$r->[1]} if $r->[0] == 200;
+    }
+    is(scalar @sent, 30, 'thirty events accepted');
+
+    $t->stop;
+
+    my @segs = sort @{segments($t)};
+    cmp_ok(scalar @segs, '>=', 3, 'in several segments') or return;
+
+    # a byte of a payload in the first segment, the tail of the last
+    my $first = $segs[0];
+    open my $fh, '+<:raw', $first or die "$first: $!";
+    sysseek $fh, 32 + 16 + 40, 0;
+    sysread $fh, my $byte, 1;
+    sysseek $fh, 32 + 16 + 40, 0;
+    syswrite $fh, chr(ord($byte) ^ 0xff);
+    close $fh;
+
+    my $last = $segs[-1];
+    truncate $last, (-s $last) - 10 or die "truncate $last: $!";
+
+    $t->start;
+    sleep 0.3;
+    $s->accept;
+
+    ok(wait_for(sub { scalar(keys %{received($s)}) >= 28 }, 15),
+       'the undamaged events are delivered');
+    my $got = received($s);
+    my @lost = grep { !$got->{$_} } @sent;
+    is(scalar @lost, 2, 'exactly the two damaged records are not');
+
+    my $st;
+    ok(wait_for(sub { $st = status($t)->{spool};
+                      $st->{checksum_failures} >= 1 && $st->{torn_tails} >= 1 },
+                5), 'both counted');
+    is($st->{checksum_failures}, 1, 'one checksum failure');
+    is($st->{torn_tails}, 1, 'one torn tail');
+    like($t->error_log, qr/corrupt records .* skipped/, 'logged');
+
+    $t->done;
+};
+
+subtest 'configuration' => sub {
+    for my $c (['max_size=lots', qr/invalid parameter "max_size=lots"/],
+               ['sync=sometimes', qr/invalid parameter "sync=sometimes"/],
+               ['segment_size=1k', qr/invalid parameter "segment_size=1k"/],
+               ['colour=blue', qr/invalid parameter "colour=blue"/])
+    {
+        my $t = CaptureTest->new;
+        my $s = StandIn->new(dir => $t->dir);
+        $t->write_conf(conf($s, $c->[0]));
+        my ($ok, $out) = $t->conf_test;
+        ok(!$ok, "$c->[0]: nginx -t fails");
+        like($out, $c->[1], "$c->[0]: reason") or diag $out;
+        $t->done;
+    }
+
+    my $t = CaptureTest->new;
+    $t->write_conf(<<'EOF');
+capture_destination local { type file; path %%DIR%%/events.jsonl; }
+server { listen 127.0.0.1:%%PORT%%; location /ingest/ { capture local; } }
+EOF
+    $t->start;
+    like($t->error_log, qr/\[notice\].*no capture_spool: events wait for their destinations in memory only/,
+         'without a spool, a notice says so');
+    $t->done;
+};
+
+done_testing;

@@ -542,7 +542,8 @@ ngx_http_capture_deliver(ngx_http_request_t *r,
 
     for (i = 0; i < cplcf->dests->nelts; i++) {
         if (dest[i]->type->room != NULL
-            && dest[i]->type->room(dest[i], a) != NGX_OK)
+            && dest[i]->type->room(dest[i], a) != NGX_OK
+            && ngx_http_capture_spool_behind(dest[i]) != NGX_OK)
         {
             ngx_http_capture_stat_dest(dest[i],
                                        NGX_HTTP_CAPTURE_STAT_REJECTED, 1);

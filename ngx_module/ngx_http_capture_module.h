@@ -206,6 +206,7 @@ ngx_int_t ngx_http_capture_spool_deliver(ngx_http_request_t *r,
     ngx_array_t *dests, ngx_http_capture_accepted_t *a,
     cap_spool_record_t *rec);
 ngx_int_t ngx_http_capture_spool_wait(ngx_http_request_t *r);
+ngx_int_t ngx_http_capture_spool_behind(ngx_http_capture_dest_t *dest);
 void ngx_http_capture_spool_mark_hold(ngx_http_capture_spool_mark_t *m);
 void ngx_http_capture_spool_mark_done(ngx_http_capture_spool_mark_t *m);
 void ngx_http_capture_spool_shutdown(void);
@@ -239,6 +240,7 @@ typedef enum {
     NGX_HTTP_CAPTURE_SPOOL_STAT_REPLAYED,     /* events read back */
     NGX_HTTP_CAPTURE_SPOOL_STAT_CORRUPT,      /* records skipped */
     NGX_HTTP_CAPTURE_SPOOL_STAT_TORN,         /* incomplete tails */
+    NGX_HTTP_CAPTURE_SPOOL_STAT_BEHIND,       /* queues full: on disk */
     NGX_HTTP_CAPTURE_SPOOL_STAT_LAST
 } ngx_http_capture_spool_stat_t;
 

@@ -36,15 +36,26 @@
 typedef struct ngx_http_capture_spool_log_s  ngx_http_capture_spool_log_t;
 
 
-/* one remote destination's progress in one log */
+/*
+ * One remote destination's progress in one log.  In this worker's own
+ * log, a destination whose queue was full is "behind": the records
+ * stay on disk only, and it reads them back from "read" as its queue
+ * makes room, until it reaches the end of the log and is live again.
+ */
 typedef struct {
     ngx_http_capture_dest_t         *dest;
     ngx_http_capture_spool_log_t    *log;
     cap_spool_cursor_t               cursor;
     cap_spool_pos_t                  done;      /* in memory, ahead */
     ngx_queue_t                      marks;
+
+    cap_spool_reader_t               reader;
+    cap_spool_pos_t                  read;      /* behind: the next one */
+
     unsigned                         open:1;
     unsigned                         dirty:1;
+    unsigned                         behind:1;
+    unsigned                         reading:1;
 } ngx_http_capture_spool_track_t;
 
 
@@ -108,7 +119,12 @@ static ngx_int_t ngx_http_capture_spool_track_open(
 static ngx_int_t ngx_http_capture_spool_marks(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_log_t *log, cap_spool_record_t *rec,
     ngx_http_capture_accepted_t *a, cap_str_t *names, size_t nnames,
-    ngx_log_t *elog);
+    ngx_http_capture_spool_track_t *only, ngx_log_t *elog);
+static ngx_int_t ngx_http_capture_spool_catch_up(
+    ngx_http_capture_spool_t *sp, ngx_http_capture_spool_track_t *t);
+static ngx_int_t ngx_http_capture_spool_read_record(
+    ngx_http_capture_spool_t *sp, ngx_http_capture_spool_log_t *log,
+    cap_spool_record_t *rec, ngx_http_capture_spool_track_t *only);
 static void ngx_http_capture_spool_advance(
     ngx_http_capture_spool_track_t *t);
 static void ngx_http_capture_spool_flush(ngx_http_capture_spool_t *sp,
@@ -119,9 +135,6 @@ static void ngx_http_capture_spool_replay_handler(ngx_event_t *ev);
 static void ngx_http_capture_spool_sync_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_capture_spool_replay(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_log_t *log);
-static ngx_int_t ngx_http_capture_spool_replay_record(
-    ngx_http_capture_spool_t *sp, ngx_http_capture_spool_log_t *log,
-    cap_spool_record_t *rec);
 static void ngx_http_capture_spool_release(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_log_t *log);
 static ngx_uint_t ngx_http_capture_spool_remote(ngx_http_capture_dest_t *d);
@@ -601,7 +614,8 @@ ngx_http_capture_spool_deliver(ngx_http_request_t *r, ngx_array_t *dests,
     }
 
     return ngx_http_capture_spool_marks(sp, &sp->own, rec, a, names,
-                                        dests->nelts, r->connection->log);
+                                        dests->nelts, NULL,
+                                        r->connection->log);
 }
 
 
@@ -615,7 +629,7 @@ static ngx_int_t
 ngx_http_capture_spool_marks(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_log_t *log, cap_spool_record_t *rec,
     ngx_http_capture_accepted_t *a, cap_str_t *names, size_t nnames,
-    ngx_log_t *elog)
+    ngx_http_capture_spool_track_t *only, ngx_log_t *elog)
 {
     size_t                           k;
     ngx_int_t                        rc;
@@ -629,9 +643,13 @@ ngx_http_capture_spool_marks(ngx_http_capture_spool_t *sp,
     for (i = 0; i < log->ntracks; i++) {
         t = &log->tracks[i];
 
-        /* a file was written by the request itself */
+        /*
+         * A file was written by the request itself; a destination behind
+         * on disk takes the record when it reads it back.
+         */
 
-        if (t->dest == NULL || cap_spool_pos_cmp(&rec->start, &t->done) < 0)
+        if (t->dest == NULL || cap_spool_pos_cmp(&rec->start, &t->done) < 0
+            || (only ? t != only : t->behind))
         {
             continue;
         }
@@ -1075,6 +1093,7 @@ static void
 ngx_http_capture_spool_replay_handler(ngx_event_t *ev)
 {
     ngx_int_t                      again;
+    ngx_uint_t                     i;
     ngx_queue_t                   *q, *next;
     ngx_connection_t              *c;
     ngx_http_capture_spool_t      *sp;
@@ -1084,6 +1103,15 @@ ngx_http_capture_spool_replay_handler(ngx_event_t *ev)
     sp = c->data;
 
     again = 0;
+
+    for (i = 0; i < sp->own.ntracks; i++) {
+        if (sp->own.tracks[i].behind
+            && ngx_http_capture_spool_catch_up(sp, &sp->own.tracks[i])
+               != NGX_DONE)
+        {
+            again = 1;
+        }
+    }
 
     for (q = ngx_queue_head(&sp->adopted);
          q != ngx_queue_sentinel(&sp->adopted);
@@ -1102,6 +1130,153 @@ ngx_http_capture_spool_replay_handler(ngx_event_t *ev)
     if (again && !sp->exiting) {
         ngx_add_timer(&sp->replay, NGX_HTTP_CAPTURE_SPOOL_TICK);
     }
+}
+
+
+/*
+ * A destination's queue has no room for a request's events: with the
+ * spool, it falls behind on disk instead of the client being answered
+ * 503.  NGX_DECLINED: no spool, or not a remote destination.
+ */
+
+ngx_int_t
+ngx_http_capture_spool_behind(ngx_http_capture_dest_t *dest)
+{
+    ngx_http_capture_spool_t        *sp;
+    ngx_http_capture_spool_track_t  *t;
+
+    sp = ngx_http_capture_spool_worker;
+
+    if (sp == NULL || sp->exiting || dest->index >= sp->own.ntracks) {
+        return NGX_DECLINED;
+    }
+
+    t = &sp->own.tracks[dest->index];
+
+    if (t->dest == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (t->behind) {
+        return NGX_OK;
+    }
+
+    /* the next record is where the writer is now (or in its next segment) */
+
+    t->behind = 1;
+    t->read.seq = sp->writer.seq;
+    t->read.offset = sp->writer.offset;
+
+    ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_BEHIND, 1);
+
+    ngx_log_error(NGX_LOG_NOTICE, sp->log, 0,
+                  "capture destination \"%V\": queue full, its events wait "
+                  "in the spool", &dest->name);
+
+    if (!sp->replay.timer_set) {
+        ngx_add_timer(&sp->replay, NGX_HTTP_CAPTURE_SPOOL_TICK);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A destination behind in this worker's log reads it on, a few records
+ * a turn, while its queue has room; at the writer's end it is live
+ * again.  NGX_DONE: live.
+ */
+
+static ngx_int_t
+ngx_http_capture_spool_catch_up(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_track_t *t)
+{
+    ngx_int_t           rc;
+    ngx_uint_t          n;
+    cap_error_t         err;
+    cap_spool_record_t  rec;
+
+    for (n = 0; n < NGX_HTTP_CAPTURE_SPOOL_BATCH; n++) {
+
+        if (!t->reading) {
+            if (t->read.seq == 0) {
+                t->read.seq = sp->writer.seq;
+                t->read.offset = 0;
+            }
+
+            if (t->read.seq > sp->writer.seq || sp->writer.seq == 0) {
+                goto live;
+            }
+
+            rc = cap_spool_reader_open(&t->reader, &sp->dir, &t->log->writer,
+                                       t->read.seq, t->read.offset,
+                                       CAP_SPOOL_PAYLOAD_LIMIT,
+                                       &ngx_http_capture_spool_heap, &err);
+
+            if (rc == CAP_SPOOL_NOENT) {
+                t->read.seq++;
+                t->read.offset = 0;
+                continue;
+            }
+
+            if (rc != CAP_OK) {
+                ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
+                return NGX_AGAIN;
+            }
+
+            t->reading = 1;
+        }
+
+        rc = cap_spool_read(&t->reader, &rec, &err);
+
+        if (rc == CAP_OK) {
+            if (ngx_http_capture_spool_read_record(sp, t->log, &rec, t)
+                == NGX_AGAIN)
+            {
+                t->read = rec.start;
+                cap_spool_reader_close(&t->reader);
+                t->reading = 0;
+                return NGX_AGAIN;
+            }
+
+            t->read = rec.end;
+            continue;
+        }
+
+        if (rc == CAP_ERROR) {
+            ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
+            return NGX_AGAIN;
+        }
+
+        /* the end of a segment: the writer's current one, or an older */
+
+        cap_spool_reader_close(&t->reader);
+        t->reading = 0;
+
+        if (t->read.seq >= sp->writer.seq) {
+            goto live;
+        }
+
+        t->read.seq++;
+        t->read.offset = 0;
+    }
+
+    return NGX_AGAIN;
+
+live:
+
+    if (t->reading) {
+        cap_spool_reader_close(&t->reader);
+        t->reading = 0;
+    }
+
+    t->behind = 0;
+
+    ngx_log_error(NGX_LOG_NOTICE, sp->log, 0,
+                  "capture destination \"%V\": caught up with the spool",
+                  &t->dest->name);
+
+    return NGX_DONE;
 }
 
 
@@ -1149,7 +1324,7 @@ ngx_http_capture_spool_replay(ngx_http_capture_spool_t *sp,
         rc = cap_spool_read(&log->reader, &rec, &err);
 
         if (rc == CAP_OK) {
-            rc = ngx_http_capture_spool_replay_record(sp, log, &rec);
+            rc = ngx_http_capture_spool_read_record(sp, log, &rec, NULL);
 
             if (rc == NGX_AGAIN) {
 
@@ -1204,11 +1379,16 @@ ngx_http_capture_spool_replay(ngx_http_capture_spool_t *sp,
 }
 
 
-/* NGX_AGAIN: a destination of the record has no room for it now */
+/*
+ * A record read back goes to the destinations that have not passed it
+ * ("only": to that one alone).  NGX_AGAIN: one of them has no room for
+ * it now.
+ */
 
 static ngx_int_t
-ngx_http_capture_spool_replay_record(ngx_http_capture_spool_t *sp,
-    ngx_http_capture_spool_log_t *log, cap_spool_record_t *rec)
+ngx_http_capture_spool_read_record(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log, cap_spool_record_t *rec,
+    ngx_http_capture_spool_track_t *only)
 {
     size_t                           k;
     ngx_int_t                        rc;
@@ -1269,7 +1449,9 @@ ngx_http_capture_spool_replay_record(ngx_http_capture_spool_t *sp,
         t = &log->tracks[i];
         dest = t->dest;
 
-        if (dest == NULL || cap_spool_pos_cmp(&rec->start, &t->done) < 0) {
+        if (dest == NULL || cap_spool_pos_cmp(&rec->start, &t->done) < 0
+            || (only && t != only))
+        {
             continue;
         }
 
@@ -1286,7 +1468,7 @@ ngx_http_capture_spool_replay_record(ngx_http_capture_spool_t *sp,
     }
 
     if (ngx_http_capture_spool_marks(sp, log, rec, &a, pl.dests, pl.ndests,
-                                     sp->log)
+                                     only, sp->log)
         != NGX_OK)
     {
         rc = NGX_ERROR;
@@ -1450,10 +1632,15 @@ ngx_http_capture_spool_exit_process(void)
     busy = 0;
 
     for (i = 0; i < sp->own.ntracks; i++) {
-        if (sp->own.tracks[i].dest
-            && !ngx_queue_empty(&sp->own.tracks[i].marks))
-        {
+        t = &sp->own.tracks[i];
+
+        if (t->dest && (!ngx_queue_empty(&t->marks) || t->behind)) {
             busy = 1;
+        }
+
+        if (t->reading) {
+            cap_spool_reader_close(&t->reader);
+            t->reading = 0;
         }
     }
 

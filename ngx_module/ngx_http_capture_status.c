@@ -168,7 +168,9 @@ static ngx_http_capture_status_metric_t  ngx_http_capture_spool_metrics[] = {
     { "checksum_failures", "capture_spool_checksum_failures_total",
       "counter", "Corrupt records skipped when reading the spool." },
     { "torn_tails", "capture_spool_torn_tails_total", "counter",
-      "Segments found ending inside a record." }
+      "Segments found ending inside a record." },
+    { "fell_behind", "capture_spool_fell_behind_total", "counter",
+      "Times a destination's queue was full and it went on from disk." }
 };
 
 
@@ -1222,7 +1224,8 @@ ngx_http_capture_status_json(u_char *p, u_char *last,
                          "\"records\":%uA,\"events\":%uA,"
                          "\"rejected_requests\":%uA,\"syncs\":%uA,"
                          "\"sync_ms\":%uA,\"replayed_events\":%uA,"
-                         "\"checksum_failures\":%uA,\"torn_tails\":%uA},",
+                         "\"checksum_failures\":%uA,\"torn_tails\":%uA,"
+                         "\"fell_behind\":%uA},",
                          s->spool_bytes,
                          s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_RECORDS],
                          s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_EVENTS],
@@ -1231,7 +1234,8 @@ ngx_http_capture_status_json(u_char *p, u_char *last,
                          s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_SYNC_MS],
                          s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_REPLAYED],
                          s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_CORRUPT],
-                         s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_TORN]);
+                         s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_TORN],
+                         s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_BEHIND]);
     }
 
     p = ngx_slprintf(p, last, "\"destinations\":{");

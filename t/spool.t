@@ -102,11 +102,12 @@ subtest 'delivered, and nothing left behind' => sub {
     is(scalar(grep { $got->{$_} } @sent), 15, 'every event delivered');
     is(scalar(grep { $got->{$_} > 1 } keys %$got), 0, 'once');
 
-    my $st = status($t)->{spool};
+    my $st;
+    ok(wait_for(sub { $st = status($t)->{spool}; $st->{bytes} > 0 }, 5),
+       'bytes on disk, measured every 100 ms');
     is($st->{records}, 5, 'one record per request');
     is($st->{events}, 15, 'with its events');
     cmp_ok($st->{syncs}, '>=', 1, 'sync=always synced');
-    cmp_ok($st->{bytes}, '>', 0, 'bytes on disk');
     ok(@{segments($t)} >= 1, 'the live segment is kept while it grows');
 
     $t->stop;
@@ -185,6 +186,46 @@ subtest 'kill -9 of a worker, sync=always: nothing answered 200 lost' => sub {
     $t->done(allow => qr/exited on signal 9/);
 };
 
+subtest 'a full queue: the events wait on disk, not in a 503' => sub {
+    my $t = CaptureTest->new;
+    my $s = StandIn->new(dir => $t->dir);
+    my $conf = conf($s, 'segment_size=4k');
+    $conf =~ s/retry_max_delay 500ms;/retry_max_delay 500ms;\n    queue_size 10;/;
+    $t->write_conf($conf);
+    $t->start;
+
+    $s->refuse;
+
+    my @sent;
+    for (1 .. 40) {
+        my $r = send_events($t, 3);
+        is($r->[0], 200, "request $_: 200") unless $r->[0] == 200;
+        push @sent, @{$r->[1]} if $r->[0] == 200;
+    }
+    is(scalar @sent, 120, 'all 120 events answered 200, with a queue of 10');
+
+    my $st = status($t);
+    cmp_ok($st->{destinations}{ph}{queued_events}, '<=', 10,
+           'the queue holds no more than its size');
+    cmp_ok($st->{spool}{fell_behind}, '>=', 1, 'the destination fell behind');
+    like($t->error_log, qr/queue full, its events wait in the spool/,
+         'and says so');
+
+    $s->accept;
+    ok(wait_for(sub { my $g = received($s); !grep { !$g->{$_} } @sent }, 30),
+       'every event delivered once the destination is back');
+    my $got = received($s);
+    is(scalar(grep { $got->{$_} > 1 } @sent), 0, 'none twice');
+    ok(wait_for(sub { $t->error_log =~ /caught up with the spool/ }, 10),
+       'and it caught up');
+
+    # live again: new events go straight through
+    my $r = send_events($t, 1);
+    ok(wait_for(sub { received($s)->{$r->[1][0]} }, 10), 'live again');
+
+    $t->done;
+};
+
 subtest 'a full spool answers 503, and loses nothing answered 200' => sub {
     my $t = CaptureTest->new;
     my $s = StandIn->new(dir => $t->dir);
@@ -205,7 +246,7 @@ subtest 'a full spool answers 503, and loses nothing answered 200' => sub {
     }
 
     ok($full, 'a request was refused') or return;
-    is($full->{status}, 503, '503');
+    is($full->{status}, 503, 'answered 503');
     is($full->{headers}{'retry-after'}, '1', 'with Retry-After');
     like($full->{body}, qr/the spool is full/, 'and the reason');
     cmp_ok(status($t)->{spool}{rejected_requests}, '>=', 1, 'counted');

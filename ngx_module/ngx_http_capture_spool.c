@@ -572,6 +572,10 @@ ngx_http_capture_spool_append(ngx_http_request_t *r,
     }
 
     if (rc != CAP_OK) {
+        if (err->code == CAP_E_BODY_TOO_LARGE) {
+            return NGX_ERROR;
+        }
+
         ngx_http_capture_spool_error(r->connection->log, NGX_LOG_ERR, err);
         cap_error_set(err, CAP_E_UNAVAILABLE, "transient error, please retry");
         return NGX_ERROR;

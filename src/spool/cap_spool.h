@@ -205,8 +205,9 @@ void cap_spool_dir_close(cap_spool_dir_t *dir);
  * segment and releases the lock: the log is then an orphan that any
  * process may adopt (and should, when it is not fully delivered).
  *
- * "seq" is the current segment (0 before the first): the one that must
- * not be removed while the writer lives.
+ * "seq" is the current segment, the one that must not be removed while
+ * the writer lives (before the first append: the highest seq this id
+ * already has in the directory, normally 0).
  */
 typedef struct {
     uint64_t            segment_size;
@@ -291,7 +292,6 @@ typedef struct {
     uint64_t            seq;
     uint32_t            writer_crc;
     uint32_t            max_payload;    /* the file's, or the default */
-    uint32_t            default_max;
 
     uint64_t            off;            /* the next byte to look at */
     uint64_t            pos;            /* the file offset of buf[0] */

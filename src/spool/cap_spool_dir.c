@@ -463,10 +463,10 @@ cap_spool_str_eq(const cap_str_t *a, const cap_str_t *b)
 static int
 cap_spool_collect(cap_spool_entry_t *e, void *data)
 {
-    size_t               size;
-    cap_uchar_t         *name;
-    cap_spool_entry_t   *entries;
-    cap_spool_collect_t *c;
+    size_t                size;
+    cap_uchar_t          *name;
+    cap_spool_entry_t    *entries;
+    cap_spool_collect_t  *c;
 
     c = data;
 

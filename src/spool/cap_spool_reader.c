@@ -79,7 +79,6 @@ cap_spool_reader_init(cap_spool_reader_t *r, int fd, const cap_str_t *writer,
     r->fd = fd;
     r->seq = seq;
     r->writer_crc = cap_crc32c(0, writer->data, writer->len);
-    r->default_max = max_payload;
     r->max_payload = max_payload;
 
     if (offset < CAP_SPOOL_FILE_HEADER) {

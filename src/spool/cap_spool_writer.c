@@ -81,8 +81,8 @@ cap_spool_append(cap_spool_writer_t *w, const cap_str_t *parts,
     int           rc, e;
     size_t        i, len, written;
     uint32_t      crc;
-    struct iovec  iov[CAP_SPOOL_PARTS_MAX + 1];
     cap_uchar_t   h[CAP_SPOOL_RECORD_HEADER];
+    struct iovec  iov[CAP_SPOOL_PARTS_MAX + 1];
 
     if (nparts > CAP_SPOOL_PARTS_MAX) {
         return cap_error_set(err, CAP_E_UNAVAILABLE,
@@ -218,8 +218,8 @@ cap_spool_rotate(cap_spool_writer_t *w, cap_error_t *err)
     char          name[CAP_SPOOL_FILE_NAME_LEN];
     size_t        written;
     uint64_t      seq;
-    struct iovec  iov;
     cap_uchar_t   h[CAP_SPOOL_FILE_HEADER];
+    struct iovec  iov;
 
     if (w->fd != -1) {
         e = 0;

@@ -107,6 +107,13 @@ static cap_str_t     dests[] = {
 
 static const char    pattern[] = "abcCRecxyz{}[]:,0123456789 CReCR";
 
+/* names that are not the spool's, in the listing's test */
+static const char   *junk[] = {
+    "foo", "1234-1700000000000-12.seg", "a-000000000000000G.seg",
+    "a-000000000000000A.seg", "a.b.c.cur", ".cur", "x.lock.seg",
+    "-0000000000000001.seg", "a b.lock", NULL
+};
+
 
 int
 main(void)
@@ -1084,8 +1091,8 @@ test_garbage(void)
     int              fd, bad, kind;
     char             path[128];
     size_t           glen, at, i;
-    uint32_t         x;
     image_t          img;
+    uint32_t         x;
     cap_uchar_t     *buf, garbage[600];
     cap_spool_dir_t  dir;
     static got_t     g;
@@ -1561,11 +1568,6 @@ test_list(void)
     cap_spool_conf_t    conf = { 1000, 1 << 20, 0 };
     cap_spool_cursor_t  c;
     cap_spool_writer_t  w;
-    const char         *junk[] = {
-        "foo", "1234-1700000000000-12.seg", "a-000000000000000G.seg",
-        "a-000000000000000A.seg", "a.b.c.cur", ".cur", "x.lock.seg",
-        "-0000000000000001.seg", "a b.lock", NULL
-    };
 
     subdir("list", path, &dir);
 

@@ -8,6 +8,7 @@
 
 
 #include "tap.h"
+#include "pool.h"
 #include "capture/cap_capture.h"
 #include "encode/cap_encode.h"
 
@@ -15,16 +16,6 @@
 #define NOW  1704164645000LL          /* 2024-01-02T03:04:05.000Z */
 
 
-typedef struct blk_s  blk_t;
-
-struct blk_s {
-    blk_t        *next;
-    long double   align;
-};
-
-
-static void *arena_alloc(void *data, size_t size);
-static void arena_done(void);
 static int accept_request(const char *text, cap_batch_t *batch);
 static int encode(cap_batch_t *batch, cap_buf_t *out);
 static void test_round_trip(void);
@@ -32,8 +23,7 @@ static void test_encoders(void);
 static void test_refused(void);
 
 
-static blk_t       *blocks;
-static cap_pool_t   arena = { arena_alloc, NULL, NULL };
+static test_pool_t  arena = TEST_POOL(arena, NULL);
 
 
 static const char  *requests[] = {
@@ -64,39 +54,9 @@ main(void)
     test_encoders();
     test_refused();
 
-    arena_done();
+    test_pool_reset(&arena);
 
     return tap_done();
-}
-
-
-static void *
-arena_alloc(void *data, size_t size)
-{
-    blk_t  *b;
-
-    b = malloc(sizeof(blk_t) + size);
-    if (b == NULL) {
-        return NULL;
-    }
-
-    b->next = blocks;
-    blocks = b;
-
-    return b + 1;
-}
-
-
-static void
-arena_done(void)
-{
-    blk_t  *b;
-
-    while (blocks) {
-        b = blocks;
-        blocks = b->next;
-        free(b);
-    }
 }
 
 
@@ -112,7 +72,7 @@ accept_request(const char *text, cap_batch_t *batch)
     cap_request_t   req;
 
     len = strlen(text);
-    p = arena_alloc(NULL, len);
+    p = cap_alloc(&arena.pool, len);
     memcpy(p, text, len);
 
     memset(&req, 0, sizeof(cap_request_t));
@@ -121,9 +81,9 @@ accept_request(const char *text, cap_batch_t *batch)
     req.ip.data = (cap_uchar_t *) "192.0.2.1";
     req.ip.len = 9;
 
-    root = cap_json_parse(&arena, p, len, &err);
+    root = cap_json_parse(&arena.pool, p, len, &err);
 
-    if (root == NULL || cap_request_parse(&arena, &req, root, batch, &err)
+    if (root == NULL || cap_request_parse(&arena.pool, &req, root, batch, &err)
                         != CAP_OK)
     {
         printf("# %s\n", err.text);
@@ -139,7 +99,7 @@ encode(cap_batch_t *batch, cap_buf_t *out)
 {
     cap_error_t  err;
 
-    if (cap_buf_init(out, &arena, 1024, 0) != CAP_OK) {
+    if (cap_buf_init(out, &arena.pool, 1024, 0) != CAP_OK) {
         return CAP_ERROR;
     }
 
@@ -167,10 +127,10 @@ test_round_trip(void)
         /* decoding may change its text in place: a copy of it */
 
         copy = first;
-        copy.data = arena_alloc(NULL, first.len);
+        copy.data = cap_alloc(&arena.pool, first.len);
         memcpy(copy.data, first.data, first.len);
 
-        if (!ok(cap_record_decode(&arena, copy.data, copy.len, &back, &err)
+        if (!ok(cap_record_decode(&arena.pool, copy.data, copy.len, &back, &err)
                 == CAP_OK, "request %zu: decoded", i))
         {
             printf("# %s\n", err.text);
@@ -228,7 +188,7 @@ test_encoders(void)
 
     if (accept_request(requests[0], &batch) != CAP_OK
         || encode(&batch, &rec) != CAP_OK
-        || cap_record_decode(&arena, rec.data, rec.len, &back, &err)
+        || cap_record_decode(&arena.pool, rec.data, rec.len, &back, &err)
            != CAP_OK)
     {
         ok(0, "encoders: the batch");
@@ -236,8 +196,8 @@ test_encoders(void)
     }
 
     for (k = 0; k < batch.nevents; k++) {
-        cap_buf_init(&a, &arena, 256, 0);
-        cap_buf_init(&b, &arena, 256, 0);
+        cap_buf_init(&a, &arena.pool, 256, 0);
+        cap_buf_init(&b, &arena.pool, 256, 0);
 
         ok(cap_posthog_event(&a, &batch, &batch.events[k]) == CAP_OK
            && cap_posthog_event(&b, &back, &back.events[k]) == CAP_OK,
@@ -288,12 +248,12 @@ test_refused(void)
 
     for (i = 0; bad[i]; i++) {
         len = strlen(bad[i]);
-        p = arena_alloc(NULL, len + 1);
+        p = cap_alloc(&arena.pool, len + 1);
         memcpy(p, bad[i], len + 1);
 
         err.code = CAP_E_NONE;
 
-        ok(cap_record_decode(&arena, p, len, &back, &err) == CAP_ERROR
+        ok(cap_record_decode(&arena.pool, p, len, &back, &err) == CAP_ERROR
            && (err.code == CAP_E_PARSE), "bad records %zu refused", i);
     }
 }

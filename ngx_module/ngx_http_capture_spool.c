@@ -50,12 +50,12 @@ typedef struct {
     ngx_queue_t                      marks;
 
     cap_spool_reader_t               reader;
+    ngx_uint_t                       reading;   /* the reader is open */
     cap_spool_pos_t                  read;      /* behind: the next one */
 
     unsigned                         open:1;
     unsigned                         dirty:1;
     unsigned                         behind:1;
-    unsigned                         reading:1;
 } ngx_http_capture_spool_track_t;
 
 
@@ -78,12 +78,11 @@ struct ngx_http_capture_spool_log_s {
     uint64_t                         last;      /* of an adopted log */
 
     cap_spool_reader_t               reader;
+    ngx_uint_t                       reading;   /* the reader is open */
     cap_spool_pos_t                  next;      /* where replay resumes */
 
     unsigned                         own:1;
-    unsigned                         reading:1;
     unsigned                         read_all:1;
-    unsigned                         torn:1;    /* counted once */
 
     u_char                           writer_data[CAP_SPOOL_NAME_MAX];
 };
@@ -122,6 +121,12 @@ static ngx_int_t ngx_http_capture_spool_marks(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_track_t *only, ngx_log_t *elog);
 static ngx_int_t ngx_http_capture_spool_catch_up(
     ngx_http_capture_spool_t *sp, ngx_http_capture_spool_track_t *t);
+static ngx_int_t ngx_http_capture_spool_read_on(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log, cap_spool_reader_t *r,
+    ngx_uint_t *reading, cap_spool_pos_t *pos,
+    ngx_http_capture_spool_track_t *only);
+static void ngx_http_capture_spool_damage(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log, cap_spool_reader_t *r, ngx_int_t rc);
 static ngx_int_t ngx_http_capture_spool_read_record(
     ngx_http_capture_spool_t *sp, ngx_http_capture_spool_log_t *log,
     cap_spool_record_t *rec, ngx_http_capture_spool_track_t *only);
@@ -1186,92 +1191,24 @@ ngx_http_capture_spool_behind(ngx_http_capture_dest_t *dest)
 
 
 /*
- * A destination behind in this worker's log reads it on, a few records
- * a turn, while its queue has room; at the writer's end it is live
- * again.  NGX_DONE: live.
+ * A destination behind in this worker's log reads it on while its queue
+ * has room; at the writer's end it is live again.
  */
 
 static ngx_int_t
 ngx_http_capture_spool_catch_up(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_track_t *t)
 {
-    ngx_int_t           rc;
-    ngx_uint_t          n;
-    cap_error_t         err;
-    cap_spool_record_t  rec;
-
-    for (n = 0; n < NGX_HTTP_CAPTURE_SPOOL_BATCH; n++) {
-
-        if (!t->reading) {
-            if (t->read.seq == 0) {
-                t->read.seq = sp->writer.seq;
-                t->read.offset = 0;
-            }
-
-            if (t->read.seq > sp->writer.seq || sp->writer.seq == 0) {
-                goto live;
-            }
-
-            rc = cap_spool_reader_open(&t->reader, &sp->dir, &t->log->writer,
-                                       t->read.seq, t->read.offset,
-                                       CAP_SPOOL_PAYLOAD_LIMIT,
-                                       &ngx_http_capture_spool_heap, &err);
-
-            if (rc == CAP_SPOOL_NOENT) {
-                t->read.seq++;
-                t->read.offset = 0;
-                continue;
-            }
-
-            if (rc != CAP_OK) {
-                ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
-                return NGX_AGAIN;
-            }
-
-            t->reading = 1;
-        }
-
-        rc = cap_spool_read(&t->reader, &rec, &err);
-
-        if (rc == CAP_OK) {
-            if (ngx_http_capture_spool_read_record(sp, t->log, &rec, t)
-                == NGX_AGAIN)
-            {
-                t->read = rec.start;
-                cap_spool_reader_close(&t->reader);
-                t->reading = 0;
-                return NGX_AGAIN;
-            }
-
-            t->read = rec.end;
-            continue;
-        }
-
-        if (rc == CAP_ERROR) {
-            ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
-            return NGX_AGAIN;
-        }
-
-        /* the end of a segment: the writer's current one, or an older */
-
-        cap_spool_reader_close(&t->reader);
-        t->reading = 0;
-
-        if (t->read.seq >= sp->writer.seq) {
-            goto live;
-        }
-
-        t->read.seq++;
+    if (t->read.seq == 0) {
+        t->read.seq = sp->writer.seq;
         t->read.offset = 0;
     }
 
-    return NGX_AGAIN;
-
-live:
-
-    if (t->reading) {
-        cap_spool_reader_close(&t->reader);
-        t->reading = 0;
+    if (ngx_http_capture_spool_read_on(sp, t->log, &t->reader, &t->reading,
+                                       &t->read, t)
+        != NGX_DONE)
+    {
+        return NGX_AGAIN;
     }
 
     t->behind = 0;
@@ -1284,15 +1221,41 @@ live:
 }
 
 
-/*
- * Reads an adopted log on from "next", a few records a turn, while the
- * destinations have room.  NGX_DONE: all of it is read.
- */
+/* an adopted log is read on from "next" for all its destinations */
 
 static ngx_int_t
 ngx_http_capture_spool_replay(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_log_t *log)
 {
+    if (ngx_http_capture_spool_read_on(sp, log, &log->reader, &log->reading,
+                                       &log->next, NULL)
+        != NGX_DONE)
+    {
+        return NGX_AGAIN;
+    }
+
+    log->read_all = 1;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Reads "log" on from "pos", a few records a turn, each to the
+ * destinations that have not passed it ("only": to that one alone),
+ * while they have room.  NGX_DONE: at the end of the log (its last
+ * segment, or the live writer's).  The end of an older segment goes on
+ * to the next; in a log whose writer is gone, a segment that ends inside
+ * a record has a torn tail: counted, and skipped.
+ */
+
+static ngx_int_t
+ngx_http_capture_spool_read_on(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log, cap_spool_reader_t *r,
+    ngx_uint_t *reading, cap_spool_pos_t *pos,
+    ngx_http_capture_spool_track_t *only)
+{
+    uint64_t            last;
     ngx_int_t           rc;
     ngx_uint_t          n;
     cap_error_t         err;
@@ -1300,20 +1263,20 @@ ngx_http_capture_spool_replay(ngx_http_capture_spool_t *sp,
 
     for (n = 0; n < NGX_HTTP_CAPTURE_SPOOL_BATCH; n++) {
 
-        if (!log->reading) {
-            if (log->next.seq > log->last) {
-                log->read_all = 1;
+        last = log->own ? sp->writer.seq : log->last;
+
+        if (!*reading) {
+            if (pos->seq > last || pos->seq == 0) {
                 return NGX_DONE;
             }
 
-            rc = cap_spool_reader_open(&log->reader, &sp->dir, &log->writer,
-                                       log->next.seq, log->next.offset,
-                                       CAP_SPOOL_PAYLOAD_LIMIT,
+            rc = cap_spool_reader_open(r, &sp->dir, &log->writer, pos->seq,
+                                       pos->offset, CAP_SPOOL_PAYLOAD_LIMIT,
                                        &ngx_http_capture_spool_heap, &err);
 
             if (rc == CAP_SPOOL_NOENT) {
-                log->next.seq++;
-                log->next.offset = 0;
+                pos->seq++;
+                pos->offset = 0;
                 continue;
             }
 
@@ -1322,25 +1285,24 @@ ngx_http_capture_spool_replay(ngx_http_capture_spool_t *sp,
                 return NGX_AGAIN;
             }
 
-            log->reading = 1;
+            *reading = 1;
         }
 
-        rc = cap_spool_read(&log->reader, &rec, &err);
+        rc = cap_spool_read(r, &rec, &err);
 
         if (rc == CAP_OK) {
-            rc = ngx_http_capture_spool_read_record(sp, log, &rec, NULL);
-
-            if (rc == NGX_AGAIN) {
-
+            if (ngx_http_capture_spool_read_record(sp, log, &rec, only)
+                == NGX_AGAIN)
+            {
                 /* no room now: the record is read again later */
 
-                log->next = rec.start;
-                cap_spool_reader_close(&log->reader);
-                log->reading = 0;
+                *pos = rec.start;
+                cap_spool_reader_close(r);
+                *reading = 0;
                 return NGX_AGAIN;
             }
 
-            log->next = rec.end;
+            *pos = rec.end;
             continue;
         }
 
@@ -1349,37 +1311,51 @@ ngx_http_capture_spool_replay(ngx_http_capture_spool_t *sp,
             return NGX_AGAIN;
         }
 
-        /* the end of a segment: its writer is gone, so a tail is torn */
-
-        if (rc == CAP_SPOOL_TORN) {
-            ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_TORN, 1);
-
-            ngx_log_error(NGX_LOG_WARN, sp->log, 0,
-                          "capture spool: segment %uL of log \"%*s\" ends "
-                          "inside a record (%uL bytes at %uL): skipped",
-                          log->reader.seq, log->writer.len, log->writer.data,
-                          log->reader.torn_bytes, log->reader.torn_offset);
+        if (!log->own) {
+            ngx_http_capture_spool_damage(sp, log, r, rc);
         }
 
-        if (log->reader.corrupt) {
-            ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_CORRUPT,
-                                        (ngx_int_t) log->reader.corrupt);
+        cap_spool_reader_close(r);
+        *reading = 0;
 
-            ngx_log_error(NGX_LOG_WARN, sp->log, 0,
-                          "capture spool: segment %uL of log \"%*s\": %uL "
-                          "corrupt records (%uL bytes) skipped",
-                          log->reader.seq, log->writer.len, log->writer.data,
-                          log->reader.corrupt, log->reader.skipped);
+        if (pos->seq >= last) {
+            return NGX_DONE;
         }
 
-        cap_spool_reader_close(&log->reader);
-        log->reading = 0;
-
-        log->next.seq++;
-        log->next.offset = 0;
+        pos->seq++;
+        pos->offset = 0;
     }
 
     return NGX_AGAIN;
+}
+
+
+/* what reading a segment of a log that is gone skipped: counted, logged */
+
+static void
+ngx_http_capture_spool_damage(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log, cap_spool_reader_t *r, ngx_int_t rc)
+{
+    if (rc == CAP_SPOOL_TORN) {
+        ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_TORN, 1);
+
+        ngx_log_error(NGX_LOG_WARN, sp->log, 0,
+                      "capture spool: segment %uL of log \"%*s\" ends "
+                      "inside a record (%uL bytes at %uL): skipped",
+                      r->seq, log->writer.len, log->writer.data,
+                      r->torn_bytes, r->torn_offset);
+    }
+
+    if (r->corrupt) {
+        ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_CORRUPT,
+                                    (ngx_int_t) r->corrupt);
+
+        ngx_log_error(NGX_LOG_WARN, sp->log, 0,
+                      "capture spool: segment %uL of log \"%*s\": %uL "
+                      "corrupt records (%uL bytes) skipped",
+                      r->seq, log->writer.len, log->writer.data,
+                      r->corrupt, r->skipped);
+    }
 }
 
 

@@ -52,6 +52,7 @@ typedef struct {
     cap_spool_reader_t               reader;
     ngx_uint_t                       reading;   /* the reader is open */
     cap_spool_pos_t                  read;      /* behind: the next one */
+    uint64_t                         since;     /* behind since, epoch ms */
 
     unsigned                         open:1;
     unsigned                         dirty:1;
@@ -64,7 +65,7 @@ struct ngx_http_capture_spool_mark_s {
     ngx_http_capture_spool_track_t  *track;
     cap_spool_pos_t                  end;
     ngx_uint_t                       pending;
-    ngx_msec_t                       time;
+    uint64_t                         time;      /* ms since the epoch */
 };
 
 
@@ -142,6 +143,8 @@ static ngx_int_t ngx_http_capture_spool_replay(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_log_t *log);
 static void ngx_http_capture_spool_release(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_log_t *log);
+static void ngx_http_capture_spool_ages(ngx_http_capture_spool_t *sp);
+static uint64_t ngx_http_capture_spool_now(void);
 static ngx_uint_t ngx_http_capture_spool_remote(ngx_http_capture_dest_t *d);
 static void ngx_http_capture_spool_error(ngx_log_t *log, ngx_uint_t level,
     cap_error_t *err);
@@ -692,7 +695,7 @@ ngx_http_capture_spool_marks(ngx_http_capture_spool_t *sp,
         m->track = t;
         m->end = rec->end;
         m->pending = 1;             /* held until deliver returns */
-        m->time = ngx_current_msec;
+        m->time = ngx_http_capture_spool_now();
 
         ngx_queue_insert_tail(&t->marks, &m->queue);
 
@@ -865,6 +868,8 @@ ngx_http_capture_spool_tick_handler(ngx_event_t *ev)
     if (cap_spool_usage(&sp->dir, &sp->usage, &err) == CAP_OK) {
         ngx_http_capture_stat_spool_bytes(sp->usage);
     }
+
+    ngx_http_capture_spool_ages(sp);
 
     if (!sp->exiting) {
         ngx_add_timer(&sp->tick, NGX_HTTP_CAPTURE_SPOOL_TICK);
@@ -1175,6 +1180,7 @@ ngx_http_capture_spool_behind(ngx_http_capture_dest_t *dest)
     t->behind = 1;
     t->read.seq = sp->writer.seq;
     t->read.offset = sp->writer.offset;
+    t->since = ngx_http_capture_spool_now();
 
     ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_BEHIND, 1);
 
@@ -1626,6 +1632,12 @@ ngx_http_capture_spool_exit_process(void)
 
     ngx_http_capture_spool_flush(sp, &sp->own);
 
+    for (i = 0; i < sp->own.ntracks; i++) {
+        if (sp->own.tracks[i].dest) {
+            ngx_http_capture_stat_oldest(sp->own.tracks[i].dest, 0);
+        }
+    }
+
     while (!ngx_queue_empty(&sp->adopted)) {
         q = ngx_queue_head(&sp->adopted);
         log = ngx_queue_data(q, ngx_http_capture_spool_log_t, queue);
@@ -1694,6 +1706,72 @@ ngx_http_capture_spool_exit_process(void)
     }
 
     cap_spool_dir_close(&sp->dir);
+}
+
+
+/*
+ * For the status: since when each destination's oldest undelivered event
+ * of this worker waits, in any log: the first of its marks, or when it
+ * fell behind on disk.
+ */
+
+static void
+ngx_http_capture_spool_ages(ngx_http_capture_spool_t *sp)
+{
+    uint64_t                         since;
+    ngx_uint_t                       i;
+    ngx_queue_t                     *q;
+    ngx_http_capture_spool_log_t    *log;
+    ngx_http_capture_spool_mark_t   *m;
+    ngx_http_capture_spool_track_t  *t;
+
+    for (i = 0; i < sp->own.ntracks; i++) {
+        if (sp->own.tracks[i].dest == NULL) {
+            continue;
+        }
+
+        since = 0;
+        log = &sp->own;
+        q = NULL;
+
+        for ( ;; ) {
+            t = &log->tracks[i];
+
+            if (t->behind && (since == 0 || t->since < since)) {
+                since = t->since;
+            }
+
+            if (!ngx_queue_empty(&t->marks)) {
+                m = ngx_queue_data(ngx_queue_head(&t->marks),
+                                   ngx_http_capture_spool_mark_t, queue);
+
+                if (since == 0 || m->time < since) {
+                    since = m->time;
+                }
+            }
+
+            q = q ? ngx_queue_next(q) : ngx_queue_head(&sp->adopted);
+
+            if (q == ngx_queue_sentinel(&sp->adopted)) {
+                break;
+            }
+
+            log = ngx_queue_data(q, ngx_http_capture_spool_log_t, queue);
+        }
+
+        ngx_http_capture_stat_oldest(sp->own.tracks[i].dest, since);
+    }
+}
+
+
+static uint64_t
+ngx_http_capture_spool_now(void)
+{
+    ngx_time_t  *tp;
+
+    tp = ngx_timeofday();
+
+    return (uint64_t) tp->sec * 1000 + tp->msec;
 }
 
 

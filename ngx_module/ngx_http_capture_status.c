@@ -16,6 +16,7 @@
 
 #define NGX_HTTP_CAPTURE_ENDPOINTS         5     /* the last: other */
 #define NGX_HTTP_CAPTURE_ENDPOINT_SEGMENT  3
+#define NGX_HTTP_CAPTURE_OLDEST_SLOTS      16    /* workers, modulo */
 #define NGX_HTTP_CAPTURE_CODES             8     /* the last: other */
 #define NGX_HTTP_CAPTURE_SIZE_BUCKETS      10    /* the last: +Inf */
 #define NGX_HTTP_CAPTURE_LATENCY_BUCKETS   13    /* the last: +Inf */
@@ -34,6 +35,13 @@ typedef struct {
     ngx_atomic_t                      size_sum;
     ngx_atomic_t                      latency[NGX_HTTP_CAPTURE_LATENCY_BUCKETS];
     ngx_atomic_t                      latency_sum;
+
+    /*
+     * With the spool: per worker (ngx_worker, modulo the slots), since
+     * when (ms since the epoch) its oldest undelivered event waits; 0:
+     * none.  The status shows the oldest of them.
+     */
+    ngx_atomic_t                      oldest[NGX_HTTP_CAPTURE_OLDEST_SLOTS];
 
     /* under the pool's mutex */
     time_t                            error_time;     /* 0: none yet */
@@ -76,6 +84,7 @@ typedef struct {
     ngx_atomic_uint_t                 size_sum;
     ngx_atomic_uint_t                 latency[NGX_HTTP_CAPTURE_LATENCY_BUCKETS];
     ngx_atomic_uint_t                 latency_sum;
+    ngx_msec_t                        oldest;       /* its age, ms */
 
     time_t                            error_time;
     size_t                            error_len;
@@ -653,6 +662,23 @@ ngx_http_capture_stat_batch(ngx_http_capture_dest_t *dest,
 }
 
 
+/* this worker's oldest undelivered event of a destination, or 0 */
+
+void
+ngx_http_capture_stat_oldest(ngx_http_capture_dest_t *dest, uint64_t since)
+{
+    ngx_http_capture_status_node_t  *node;
+
+    node = ngx_http_capture_status_dest_node(dest, NULL);
+    if (node == NULL) {
+        return;
+    }
+
+    node->oldest[ngx_worker % NGX_HTTP_CAPTURE_OLDEST_SLOTS] =
+                                                (ngx_atomic_uint_t) since;
+}
+
+
 void
 ngx_http_capture_stat_spool(ngx_http_capture_spool_stat_t counter,
     ngx_int_t delta)
@@ -1073,7 +1099,9 @@ static ngx_int_t
 ngx_http_capture_status_snapshot(ngx_http_request_t *r,
     ngx_http_capture_status_ctx_t *ctx, ngx_http_capture_status_snap_t *s)
 {
+    uint64_t                          now, since;
     ngx_uint_t                        i, j, k, n;
+    ngx_time_t                       *tp;
     ngx_atomic_uint_t                 sum;
     ngx_http_capture_dest_t         **dest;
     ngx_http_capture_status_sh_t     *sh;
@@ -1081,6 +1109,9 @@ ngx_http_capture_status_snapshot(ngx_http_request_t *r,
     ngx_http_capture_status_node_t   *node;
 
     sh = ctx->sh;
+
+    tp = ngx_timeofday();
+    now = (uint64_t) tp->sec * 1000 + tp->msec;
 
     for (i = 0; i < NGX_HTTP_CAPTURE_ENDPOINTS; i++) {
         for (j = 0; j < NGX_HTTP_CAPTURE_CODES; j++) {
@@ -1149,6 +1180,16 @@ ngx_http_capture_status_snapshot(ngx_http_request_t *r,
         }
 
         d->latency_sum = node->latency_sum;
+
+        d->oldest = 0;
+
+        for (k = 0; k < NGX_HTTP_CAPTURE_OLDEST_SLOTS; k++) {
+            since = node->oldest[k];
+
+            if (since && now > since && now - since > d->oldest) {
+                d->oldest = (ngx_msec_t) (now - since);
+            }
+        }
 
         ngx_shmtx_lock(&ctx->shpool->mutex);
 
@@ -1255,6 +1296,11 @@ ngx_http_capture_status_json(u_char *p, u_char *last,
             p = ngx_slprintf(p, last, "\"%s\":%A,",
                              ngx_http_capture_status_metrics[k].json,
                              d->stats[k]);
+        }
+
+        if (s->spooled) {
+            p = ngx_slprintf(p, last, "\"oldest_undelivered_ms\":%M,",
+                             d->oldest);
         }
 
         if (d->error_time == 0) {
@@ -1419,6 +1465,25 @@ ngx_http_capture_status_prom(u_char *p, u_char *last,
                                       ngx_http_capture_status_size_le,
                                       NGX_HTTP_CAPTURE_SIZE_BUCKETS,
                                       d->size_sum, 0);
+    }
+
+    if (s->spooled) {
+        p = ngx_http_capture_status_prom_head(p, last,
+                                    "capture_destination_oldest_undelivered_"
+                                    "seconds", "gauge",
+                                    "Age of the oldest event a destination "
+                                    "has not delivered yet.");
+
+        for (i = 0; i < s->ndests; i++) {
+            d = &s->dests[i];
+
+            p = ngx_slprintf(p, last, "capture_destination_oldest_"
+                             "undelivered_seconds{destination=");
+            p = ngx_http_capture_status_escape(p, last, d->name.data,
+                                               d->name.len, 1);
+            p = ngx_slprintf(p, last, "} %M.%03M\n", d->oldest / 1000,
+                             d->oldest % 1000);
+        }
     }
 
     p = ngx_http_capture_status_prom_head(p, last,

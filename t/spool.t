@@ -204,9 +204,16 @@ subtest 'a full queue: the events wait on disk, not in a 503' => sub {
     }
     is(scalar @sent, 120, 'all 120 events answered 200, with a queue of 10');
 
+    sleep 0.3;
+
     my $st = status($t);
     cmp_ok($st->{destinations}{ph}{queued_events}, '<=', 10,
            'the queue holds no more than its size');
+    cmp_ok($st->{destinations}{ph}{oldest_undelivered_ms}, '>', 100,
+           'the age of the oldest undelivered event is shown');
+    my ($age) = $t->request(path => '/status?format=prometheus')->{body}
+        =~ /^capture_destination_oldest_undelivered_seconds\{destination="ph"\} (\d+\.\d{3})$/m;
+    ok(defined $age && $age > 0, 'in Prometheus too, in seconds');
     cmp_ok($st->{spool}{fell_behind}, '>=', 1, 'the destination fell behind');
     like($t->error_log, qr/queue full, its events wait in the spool/,
          'and says so');
@@ -218,6 +225,9 @@ subtest 'a full queue: the events wait on disk, not in a 503' => sub {
     is(scalar(grep { $got->{$_} > 1 } @sent), 0, 'none twice');
     ok(wait_for(sub { $t->error_log =~ /caught up with the spool/ }, 10),
        'and it caught up');
+    ok(wait_for(sub {
+           status($t)->{destinations}{ph}{oldest_undelivered_ms} == 0 }, 5),
+       'nothing waits any more');
 
     # live again: new events go straight through
     my $r = send_events($t, 1);

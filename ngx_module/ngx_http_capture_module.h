@@ -85,6 +85,7 @@ typedef struct {
     uint64_t                        max_size;
     uint64_t                        segment_size;
     ngx_msec_t                      sync;     /* -1: always; 0: off */
+    ngx_flag_t                      drop_oldest;
 } ngx_http_capture_spool_conf_t;
 
 
@@ -241,6 +242,7 @@ typedef enum {
     NGX_HTTP_CAPTURE_SPOOL_STAT_CORRUPT,      /* records skipped */
     NGX_HTTP_CAPTURE_SPOOL_STAT_TORN,         /* incomplete tails */
     NGX_HTTP_CAPTURE_SPOOL_STAT_BEHIND,       /* queues full: on disk */
+    NGX_HTTP_CAPTURE_SPOOL_STAT_DROPPED,      /* events: drop_oldest */
     NGX_HTTP_CAPTURE_SPOOL_STAT_LAST
 } ngx_http_capture_spool_stat_t;
 

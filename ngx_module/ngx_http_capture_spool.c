@@ -143,6 +143,8 @@ static ngx_int_t ngx_http_capture_spool_replay(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_log_t *log);
 static void ngx_http_capture_spool_release(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_log_t *log);
+static ngx_int_t ngx_http_capture_spool_drop(ngx_http_capture_spool_t *sp,
+    size_t need);
 static void ngx_http_capture_spool_ages(ngx_http_capture_spool_t *sp);
 static uint64_t ngx_http_capture_spool_now(void);
 static ngx_uint_t ngx_http_capture_spool_remote(ngx_http_capture_dest_t *d);
@@ -160,7 +162,10 @@ static cap_pool_t  ngx_http_capture_spool_heap = {
 };
 
 
-/* capture_spool path [max_size=] [segment_size=] [sync=always|off|time]; */
+/*
+ * capture_spool path [max_size=] [segment_size=] [sync=always|off|time]
+ *               [overflow=reject|drop_oldest];
+ */
 
 char *
 ngx_http_capture_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
@@ -219,6 +224,16 @@ ngx_http_capture_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             scf->segment_size = size;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "overflow=reject") == 0) {
+            scf->drop_oldest = 0;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "overflow=drop_oldest") == 0) {
+            scf->drop_oldest = 1;
             continue;
         }
 
@@ -533,7 +548,10 @@ ngx_http_capture_spool_append(ngx_http_request_t *r,
         names[i].len = dest[i]->name.len;
     }
 
-    if (sp->usage + a->records->len > sp->conf->max_size) {
+    if (sp->usage + a->records->len > sp->conf->max_size
+        && (!sp->conf->drop_oldest
+            || ngx_http_capture_spool_drop(sp, a->records->len) != NGX_OK))
+    {
         sp->writer.full++;
         ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_FULL, 1);
 
@@ -751,8 +769,10 @@ ngx_http_capture_spool_advance(ngx_http_capture_spool_track_t *t)
             break;
         }
 
-        t->done = m->end;
-        t->dirty = 1;
+        if (cap_spool_pos_cmp(&m->end, &t->done) > 0) {
+            t->done = m->end;
+            t->dirty = 1;
+        }
 
         ngx_queue_remove(q);
         ngx_free(m);
@@ -1706,6 +1726,122 @@ ngx_http_capture_spool_exit_process(void)
     }
 
     cap_spool_dir_close(&sp->dir);
+}
+
+
+/*
+ * overflow=drop_oldest: the oldest segments of this worker's log go
+ * until "need" bytes fit, its current one never; their events are
+ * counted and lost for every destination that had not delivered them
+ * (those a queue holds in memory still go).  NGX_DECLINED: not enough
+ * could go.
+ */
+
+static ngx_int_t
+ngx_http_capture_spool_drop(ngx_http_capture_spool_t *sp, size_t need)
+{
+    u_char                          *p, *end;
+    ngx_int_t                        rc;
+    ngx_uint_t                       i, events;
+    cap_error_t                      err;
+    cap_spool_pos_t                  next;
+    cap_spool_reader_t               r;
+    cap_spool_record_t               rec;
+    cap_spool_payload_t              pl;
+    ngx_http_capture_spool_track_t  *t;
+
+    while (sp->usage + need > sp->conf->max_size) {
+
+        if (sp->own.first == 0 || sp->own.first >= sp->writer.seq) {
+            return NGX_DECLINED;
+        }
+
+        /* its events, for the counter and the line */
+
+        events = 0;
+
+        rc = cap_spool_reader_open(&r, &sp->dir, &sp->own.writer,
+                                   sp->own.first, 0, CAP_SPOOL_PAYLOAD_LIMIT,
+                                   &ngx_http_capture_spool_heap, &err);
+
+        while (rc == CAP_OK) {
+            rc = cap_spool_read(&r, &rec, &err);
+
+            if (rc != CAP_OK) {
+                break;
+            }
+
+            if (rec.payload.len < 1
+                || cap_spool_payload_decode(rec.payload.data + 1,
+                                            rec.payload.len - 1, &pl)
+                   != CAP_OK)
+            {
+                continue;
+            }
+
+            end = pl.text.data + pl.text.len;
+
+            for (p = pl.text.data; p < end; p++) {
+                events += (*p == '\n');
+            }
+        }
+
+        if (rc != CAP_SPOOL_NOENT) {
+            cap_spool_reader_close(&r);
+        }
+
+        if (cap_spool_segment_remove(&sp->dir, &sp->own.writer,
+                                     sp->own.first, &err)
+            != CAP_OK)
+        {
+            ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
+            return NGX_DECLINED;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, sp->log, 0,
+                      "capture spool: full, its oldest segment %uL with "
+                      "%ui events dropped (overflow=drop_oldest)",
+                      sp->own.first, events);
+
+        ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_DROPPED,
+                                    (ngx_int_t) events);
+
+        sp->own.first++;
+
+        next.seq = sp->own.first;
+        next.offset = 0;
+
+        /* the destinations go on after it */
+
+        for (i = 0; i < sp->own.ntracks; i++) {
+            t = &sp->own.tracks[i];
+
+            if (t->dest == NULL) {
+                continue;
+            }
+
+            if (cap_spool_pos_cmp(&t->done, &next) < 0) {
+                t->done = next;
+                t->dirty = 1;
+            }
+
+            if (t->behind && cap_spool_pos_cmp(&t->read, &next) < 0) {
+                if (t->reading) {
+                    cap_spool_reader_close(&t->reader);
+                    t->reading = 0;
+                }
+
+                t->read = next;
+            }
+        }
+
+        if (cap_spool_usage(&sp->dir, &sp->usage, &err) != CAP_OK) {
+            ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
 }
 
 

@@ -179,7 +179,9 @@ static ngx_http_capture_status_metric_t  ngx_http_capture_spool_metrics[] = {
     { "torn_tails", "capture_spool_torn_tails_total", "counter",
       "Segments found ending inside a record." },
     { "fell_behind", "capture_spool_fell_behind_total", "counter",
-      "Times a destination's queue was full and it went on from disk." }
+      "Times a destination's queue was full and it went on from disk." },
+    { "dropped_events", "capture_spool_dropped_events_total", "counter",
+      "Events dropped with the oldest segments of a full spool." }
 };
 
 
@@ -1266,7 +1268,7 @@ ngx_http_capture_status_json(u_char *p, u_char *last,
                          "\"rejected_requests\":%uA,\"syncs\":%uA,"
                          "\"sync_ms\":%uA,\"replayed_events\":%uA,"
                          "\"checksum_failures\":%uA,\"torn_tails\":%uA,"
-                         "\"fell_behind\":%uA},",
+                         "\"fell_behind\":%uA,\"dropped_events\":%uA},",
                          s->spool_bytes,
                          s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_RECORDS],
                          s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_EVENTS],
@@ -1276,7 +1278,8 @@ ngx_http_capture_status_json(u_char *p, u_char *last,
                          s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_REPLAYED],
                          s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_CORRUPT],
                          s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_TORN],
-                         s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_BEHIND]);
+                         s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_BEHIND],
+                         s->spool[NGX_HTTP_CAPTURE_SPOOL_STAT_DROPPED]);
     }
 
     p = ngx_slprintf(p, last, "\"destinations\":{");

@@ -272,6 +272,41 @@ subtest 'a full spool answers 503, and loses nothing answered 200' => sub {
     $t->done;
 };
 
+subtest 'overflow=drop_oldest: the oldest go, counted, the client gets 200' =>
+sub {
+    my $t = CaptureTest->new;
+    my $s = StandIn->new(dir => $t->dir);
+    $t->write_conf(conf($s, 'max_size=16k segment_size=4k '
+                            . 'overflow=drop_oldest'));
+    $t->start;
+
+    $s->refuse;
+
+    my @sent;
+    for (1 .. 60) {
+        my $r = send_events($t, 2);
+        is($r->[0], 200, "request $_: 200") unless $r->[0] == 200;
+        push @sent, @{$r->[1]} if $r->[0] == 200;
+    }
+    is(scalar @sent, 120, 'every request answered 200');
+
+    my $st = status($t)->{spool};
+    cmp_ok($st->{dropped_events}, '>', 0, 'events dropped, and counted');
+    cmp_ok($st->{bytes}, '<=', 16 * 1024 + 4096, 'the spool kept its size');
+    like($t->error_log, qr/full, its oldest segment \d+ with \d+ events dropped/,
+         'each drop logged');
+
+    $s->accept;
+    my $dropped = $st->{dropped_events};
+    ok(wait_for(sub { scalar(keys %{received($s)}) >= 120 - $dropped }, 15),
+       'everything not dropped is delivered');
+    my $got = received($s);
+    ok(wait_for(sub { $got = received($s); $got->{$sent[-1]} }, 5),
+       'the newest among them');
+
+    $t->done;
+};
+
 subtest 'a torn tail and a flipped byte: skipped, counted, the rest sent' =>
 sub {
     my $t = CaptureTest->new;

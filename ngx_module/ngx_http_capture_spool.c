@@ -84,6 +84,7 @@ struct ngx_http_capture_spool_log_s {
 
     unsigned                         own:1;
     unsigned                         read_all:1;
+    unsigned                         unknown:1; /* a destination said so */
 
     u_char                           writer_data[CAP_SPOOL_NAME_MAX];
 };
@@ -1404,6 +1405,7 @@ ngx_http_capture_spool_read_record(ngx_http_capture_spool_t *sp,
     ngx_uint_t                       i;
     cap_error_t                      err;
     cap_batch_t                      batch;
+    ngx_str_t                        name;
     cap_spool_payload_t              pl;
     ngx_http_capture_dest_t         *dest;
     ngx_http_capture_accepted_t      a;
@@ -1448,6 +1450,23 @@ ngx_http_capture_spool_read_record(ngx_http_capture_spool_t *sp,
     a.batch = &batch;
     a.records = &records;
     a.pool = &pool;
+
+    /* a log of an older configuration may name a destination now gone */
+
+    for (k = 0; !log->unknown && k < pl.ndests; k++) {
+        name.data = pl.dests[k].data;
+        name.len = pl.dests[k].len;
+
+        if (ngx_http_capture_dest_find(sp->cmcf, &name) == NULL) {
+            log->unknown = 1;
+
+            ngx_log_error(NGX_LOG_NOTICE, sp->log, 0,
+                          "capture spool: the log \"%*s\" has events for "
+                          "\"%V\", which is no longer configured: they are "
+                          "not sent", log->writer.len, log->writer.data,
+                          &name);
+        }
+    }
 
     /* all or nothing, as for a request: the room of each first */
 

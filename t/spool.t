@@ -361,6 +361,37 @@ sub {
     $t->done;
 };
 
+subtest 'a destination gone from the configuration: said, not sent' => sub {
+    my $t = CaptureTest->new;
+    my $s = StandIn->new(dir => $t->dir);
+    my $gone = StandIn->new(dir => $t->dir);
+    my $conf = conf($s, 'sync=100ms');
+    my $gu = $gone->url;
+    $conf =~ s/location \/ingest\/ \{ capture ph; \}/location \/ingest\/ { capture ph old; }/;
+    $conf .= "capture_destination old { type posthog; url $gu; }\n";
+    $t->write_conf($conf);
+    $t->start;
+
+    $s->refuse;
+    $gone->refuse;
+
+    my @sent = @{send_events($t, 3)->[1]};
+    $t->stop;
+
+    $t->write_conf(conf($s, 'sync=100ms'));
+    $t->start;
+    $s->accept;
+
+    ok(wait_for(sub { my $g = received($s); !grep { !$g->{$_} } @sent }, 15),
+       'the destination still there gets its events');
+    like($t->error_log, qr/has events for "old", which is no longer configured/,
+         'the one gone is named');
+    ok(wait_for(sub { $t->error_log =~ /the log "[^"]+" is delivered/ }, 5),
+       'and the log is released');
+
+    $t->done;
+};
+
 subtest 'configuration' => sub {
     for my $c (['max_size=lots', qr/invalid parameter "max_size=lots"/],
                ['sync=sometimes', qr/invalid parameter "sync=sometimes"/],

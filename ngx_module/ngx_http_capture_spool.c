@@ -1516,9 +1516,13 @@ static void
 ngx_http_capture_spool_release(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_log_t *log)
 {
+    size_t                           k;
     ngx_uint_t                       i;
     cap_str_t                        name;
+    cap_pool_t                       pool;
+    ngx_pool_t                      *p;
     cap_error_t                      err;
+    cap_spool_list_t                 list;
     ngx_http_capture_spool_track_t  *t;
 
     if (log->reading) {
@@ -1548,17 +1552,9 @@ ngx_http_capture_spool_release(ngx_http_capture_spool_t *sp,
 
     /* every cursor of the log, also of destinations no longer here */
 
-    for ( ;; ) {
-        cap_spool_list_t  list;
-        cap_pool_t        pool;
-        ngx_pool_t       *p;
-        size_t            k;
+    p = ngx_create_pool(4096, sp->log);
 
-        p = ngx_create_pool(4096, sp->log);
-        if (p == NULL) {
-            break;
-        }
-
+    if (p != NULL) {
         pool.alloc = ngx_http_capture_spool_palloc;
         pool.free = NULL;
         pool.data = p;
@@ -1574,7 +1570,6 @@ ngx_http_capture_spool_release(ngx_http_capture_spool_t *sp,
         }
 
         ngx_destroy_pool(p);
-        break;
     }
 
     cap_spool_unlock(&sp->dir, &log->writer, log->lock, 1);

@@ -305,6 +305,10 @@ ngx_http_capture_spool_init_module(ngx_cycle_t *cycle,
         return NGX_OK;
     }
 
+    /* its parents too, as nginx does for its temporary paths */
+
+    (void) ngx_create_full_path(scf->path.data, 0755);
+
     if (ngx_create_dir(scf->path.data, 0700) == NGX_FILE_ERROR) {
         err = ngx_errno;
 

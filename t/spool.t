@@ -407,6 +407,18 @@ subtest 'configuration' => sub {
         $t->done;
     }
 
+    {
+        my $t = CaptureTest->new;
+        my $s = StandIn->new(dir => $t->dir);
+        my $conf = conf($s, 'sync=off');
+        $conf =~ s{%%DIR%%/spool}{%%DIR%%/var/spool/capture};
+        $t->write_conf($conf);
+        $t->start;
+        is(send_events($t, 1)->[0], 200, 'a path whose parents do not exist');
+        ok(-d $t->dir . '/var/spool/capture', 'is made, parents and all');
+        $t->done;
+    }
+
     my $t = CaptureTest->new;
     $t->write_conf(<<'EOF');
 capture_destination local { type file; path %%DIR%%/events.jsonl; }

@@ -19,9 +19,9 @@
 'use strict';
 
 const fs = require('fs');
-const http = require('http');
 const path = require('path');
-const { execFileSync, spawn } = require('child_process');
+const lib = require('./lib');
+const { sleep, median, range, fmt, pct, printDiff } = lib;
 
 const env = process.env;
 const dir = env.BENCH_DIR;
@@ -35,8 +35,6 @@ const runs = Number(env.BENCH_RUNS || 5);
 const perf = env.BENCH_PERF === '1';
 const perfSecs = Number(env.BENCH_PERF_SECONDS || 4);
 const perfHz = Number(env.BENCH_PERF_HZ || 499);
-const lua = path.join(__dirname, 'post.lua');
-const tick = Number(execFileSync('getconf', ['CLK_TCK']).toString());
 const aim = 0.30;
 
 // name, location, destinations as [status name, sink]
@@ -49,53 +47,9 @@ const cases = [
 ];
 const sinks = ['ph', 'sg', 'wh'];
 
-function sleep(ms) {
-    return new Promise(resolve => setTimeout(resolve, ms));
-}
-
-function cpu(pid = worker) {   // seconds of CPU of a process: user, system
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // after the name: state is field 3, utime 14, stime 15
-    return { user: Number(f[11]) / tick, sys: Number(f[12]) / tick };
-}
-
-function status() {
-    return new Promise((resolve, reject) => {
-        http.get(statusUrl, res => {
-            let body = '';
-            res.setEncoding('utf8');
-            res.on('data', d => { body += d; });
-            res.on('end', () => {
-                try {
-                    resolve(JSON.parse(body));
-                } catch (e) {
-                    reject(new Error(`status: ${e.message}: ${body}`));
-                }
-            });
-        }).on('error', reject);
-    });
-}
-
-function wrk(url, seconds) {
-    return new Promise((resolve, reject) => {
-        const w = spawn('wrk', ['-t1', `-c${conns}`, `-d${seconds}s`,
-                                '-s', lua, url],
-                        { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        w.stdout.on('data', d => { out += d; });
-        w.on('close', code => {
-            if (code !== 0) {
-                reject(new Error(`wrk exited with ${code}: ${out}`));
-                return;
-            }
-            const num = re => Number((out.match(re) || [])[1]);
-            resolve({ rps: num(/^Requests\/sec:\s+([\d.]+)/m),
-                      non200: num(/^non200 (\d+)/m),
-                      errors: /Socket errors|Non-2xx/.test(out) ? out : '' });
-        });
-    });
-}
+const cpu = (pid = worker) => lib.cpu(pid);
+const status = () => lib.status(statusUrl);
+const wrk = (url, seconds) => lib.wrk(url, seconds, conns);
 
 const counters = ['delivered', 'retried', 'refused', 'overflow', 'lost',
                   'rejected_requests'];
@@ -144,20 +98,7 @@ function sinkLog(name) {
 }
 
 function readSink(name) {   // requests, bytes, statuses other than 200
-    const text = fs.readFileSync(sinkLog(name), 'utf8');
-    const r = { requests: 0, bytes: 0, bad: 0 };
-    for (const line of text.split('\n')) {
-        if (line === '') {
-            continue;
-        }
-        const [st, len] = line.split(' ');
-        r.requests++;
-        r.bytes += Number(len);
-        if (st !== '200') {
-            r.bad++;
-        }
-    }
-    return r;
+    return lib.readSink(sinkLog(name));
 }
 
 async function measure(c, seconds) {
@@ -226,88 +167,9 @@ async function measure(c, seconds) {
              userUs: user * 1e6 / events, sysUs: sys * 1e6 / events };
 }
 
-function median(a) {
-    const s = [...a].sort((x, y) => x - y);
-    const m = s.length >> 1;
-    return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function range(a) {
-    return [Math.min(...a), Math.max(...a)];
-}
-
-function fmt(x, d = 1) {
-    return x.toFixed(d);
-}
-
-function pct(x) {
-    return `${(x * 100).toFixed(0)}%`;
-}
-
-// --- perf: where the time goes, per event, by shared object and symbol ---
-
-function perfReport(data, children) {
-    return execFileSync('perf', ['report', '-i', data, '--stdio',
-                                 children ? '--children' : '--no-children',
-                                 '-g', 'none', '--sort', 'dso,sym',
-                                 '--percent-limit', '0'],
-                        { maxBuffer: 256 << 20,
-                          stdio: ['ignore', 'pipe', 'ignore'] })
-           .toString().split('\n');
-}
-
-// self time by object and symbol (a symbol perf cannot name is counted
-// as its object's "?"), and inclusive time by symbol, in us per event
-
 async function profile(c) {
-    const data = path.join(dir, `perf-${c.name}.data`);
-    const p = spawn('perf', ['record', '-q', '-F', String(perfHz),
-                             '--call-graph', 'dwarf,16384',
-                             '-p', String(worker), '-o', data],
-                    { stdio: 'ignore' });
-    await sleep(1000);
-    const m = await measure(c, perfSecs);
-    p.kill('SIGINT');
-    await new Promise(resolve => p.on('close', resolve));
-
-    const syms = new Map(), dsos = new Map(), incl = new Map();
-    const add = (map, k, v) => map.set(k, (map.get(k) || 0) + v);
-
-    for (const line of perfReport(data, false)) {
-        const x = line.match(/^\s+([\d.]+)%\s+(\S+)\s+\[[.k]\]\s+(.*\S)\s*$/);
-        if (x) {
-            const us = Number(x[1]) / 100 * m.us;
-            const sym = /^0x[0-9a-f]+$/.test(x[3]) ? '?' : x[3];
-            add(syms, `${x[2]} ${sym}`, us);
-            add(dsos, x[2], us);
-        }
-    }
-
-    for (const line of perfReport(data, true)) {
-        const x = line.match(
-            /^\s+([\d.]+)%\s+[\d.]+%\s+(\S+)\s+\[[.k]\]\s+(.*\S)\s*$/);
-        if (x && !/^0x/.test(x[3])) {
-            add(incl, x[3], Number(x[1]) / 100 * m.us);
-        }
-    }
-
-    return { m, syms, dsos, incl };
-}
-
-function diff(a, b) {   // b - a, largest first
-    const keys = new Set([...a.keys(), ...b.keys()]);
-    return [...keys].map(k => [k, (b.get(k) || 0) - (a.get(k) || 0)])
-                    .sort((x, y) => y[1] - x[1]);
-}
-
-function printDiff(title, a, b, n) {
-    console.log(`  ${title}`);
-    const d = diff(a.dsos, b.dsos).filter(([, v]) => Math.abs(v) >= 0.05);
-    console.log('    by object: ' + d.map(([k, v]) =>
-        `${k} ${v >= 0 ? '+' : ''}${fmt(v, 2)}`).join(', '));
-    for (const [k, v] of diff(a.syms, b.syms).slice(0, n)) {
-        console.log(`    ${v >= 0 ? '+' : ''}${fmt(v, 2).padStart(5)} us  ${k}`);
-    }
+    return lib.profile(worker, path.join(dir, `perf-${c.name}.data`), perfHz,
+                       () => measure(c, perfSecs));
 }
 
 async function main() {

@@ -25,33 +25,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 dir=$root/build/bench/fanout
 port=$(( ${BENCH_PORT:-18481} + 10 ))
 
-command -v wrk >/dev/null || {
-    echo "bench: installing wrk"
-    apt-get install -y -qq wrk >/dev/null
-}
+. "$root/bench/lib.sh"
 
-rm -rf "$dir"
-mkdir -p "$dir"/{body,proxy,fastcgi,uwsgi,scgi}
+bench_need_wrk
+bench_fresh_dir
+bench_copy_module
 
-node "$root/bench/payload.js" "$dir"
-
-# the module as it is now: others may rebuild build/ while this runs
-cp "$root/build/ngx_http_capture_module.so" "$dir/module.so"
-
-user=""
-[ "$(id -u)" -eq 0 ] && user="user root;"
-
-common="
-    $user
-    worker_processes 1;
-    error_log $dir/error.log warn;
-    events { worker_connections 4096; }
-"
+common=$(bench_conf_common)
 temps="
-    client_body_temp_path $dir/body; proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi; uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-    client_max_body_size 20m; client_body_buffer_size 64k;
+$(bench_conf_temps)
     keepalive_requests 10000000; keepalive_timeout 600s;
 "
 
@@ -131,36 +113,23 @@ http {
 CONF
 
 stop() {
-    for p in "$dir/nginx.pid" "$dir/sink.pid"; do
-        [ -f "$p" ] && kill -QUIT "$(cat "$p")" 2>/dev/null || true
-    done
+    bench_stop "$dir/nginx.pid" "$dir/sink.pid"
 }
 trap stop EXIT
 
-nginx -p "$dir" -c "$dir/sink.conf" -e "$dir/error.log"
-nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+bench_nginx "$dir/sink.conf"
+bench_nginx "$dir/nginx.conf"
 sleep 0.5
 
-worker_of() {   # the one worker of the nginx whose master wrote pid file $1
-    local master w
-    master=$(cat "$1")
-    w=$(cat "/proc/$master/task/$master/children" 2>/dev/null \
-        || pgrep -P "$master")
-    echo ${w%% *}
-}
-
-worker=$(worker_of "$dir/nginx.pid")
-sink_worker=$(worker_of "$dir/sink.pid")
+worker=$(bench_worker_of "$dir/nginx.pid")
+sink_worker=$(bench_worker_of "$dir/sink.pid")
 
 [ -n "$worker" ] && [ -n "$sink_worker" ] || {
     echo "bench: no nginx worker"
     exit 1
 }
 
-if [ "${BENCH_PERF:-0}" = 1 ] && ! command -v perf >/dev/null; then
-    echo "bench: BENCH_PERF=1 needs perf (apt-get install linux-perf)"
-    export BENCH_PERF=0
-fi
+bench_check_perf
 
 BENCH_DIR=$dir BENCH_WORKER=$worker BENCH_SINK_WORKER=$sink_worker \
 BENCH_BASE="http://127.0.0.1:$port" \
@@ -168,8 +137,4 @@ BENCH_STATUS="http://127.0.0.1:$status_port/status" \
 PAYLOAD=$dir/payload.gz \
     node "$root/bench/fanout.js"
 
-if grep -q '\[\(alert\|crit\|emerg\|error\)\]' "$dir/error.log"; then
-    echo "bench: errors in $dir/error.log:"
-    grep '\[\(alert\|crit\|emerg\|error\)\]' "$dir/error.log" | head -5
-    exit 1
-fi
+bench_check_log

@@ -13,8 +13,11 @@
 #   floor    inflate + yajl parse of the payload in a C loop
 #   fanout   CPU per event with one, two and three remote destinations
 #            (bench/fanout.sh)
+#   spool    the same forwarding with no spool and with capture_spool at
+#            sync=off, 100ms and always (bench/spool.sh)
 # The payload is a posthog-js-like gzip batch of 10 events.
-# BENCH=main runs all but fanout, BENCH=fanout only fanout (default: all).
+# BENCH=main runs all but fanout and spool, BENCH=fanout or BENCH=spool
+# only that one (default: all, in that order).
 
 set -euo pipefail
 
@@ -28,35 +31,22 @@ bench=${BENCH:-all}
 case $bench in
     all|main) ;;
     fanout) exec bash "$root/bench/fanout.sh" ;;
-    *) echo "bench: BENCH is all, main or fanout, not \"$bench\""; exit 2 ;;
+    spool) exec bash "$root/bench/spool.sh" ;;
+    *) echo "bench: BENCH is all, main, fanout or spool, not \"$bench\""
+       exit 2 ;;
 esac
 
-command -v wrk >/dev/null || {
-    echo "bench: installing wrk"
-    apt-get install -y -qq wrk >/dev/null
-}
+. "$root/bench/lib.sh"
 
-rm -rf "$dir"
-mkdir -p "$dir"/{body,proxy,fastcgi,uwsgi,scgi,up}
-
-node "$root/bench/payload.js" "$dir"
+bench_need_wrk
+bench_fresh_dir up
+bench_copy_module
 gcc -O2 -o "$dir/floor" "$root/bench/floor.c" -lz -lyajl
 
-user=""
-[ "$(id -u)" -eq 0 ] && user="user root;"
-
-common="
-    $user
-    worker_processes 1;
-    error_log $dir/error.log warn;
-    events { worker_connections 4096; }
-"
+common=$(bench_conf_common)
 temps="
     access_log off;
-    client_body_temp_path $dir/body; proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi; uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-    client_max_body_size 20m; client_body_buffer_size 64k;
+$(bench_conf_temps)
 "
 
 cat > "$dir/up.conf" <<CONF
@@ -72,7 +62,7 @@ http {
 CONF
 
 cat > "$dir/nginx.conf" <<CONF
-load_module $root/build/ngx_http_capture_module.so;
+load_module $dir/module.so;
 $common
 pid $dir/nginx.pid;
 http {
@@ -128,15 +118,13 @@ node -e "require('net').createServer(() => {}).listen($((port + 6)),
 hang_pid=$!
 
 stop() {
-    for p in "$dir/nginx.pid" "$dir/up.pid"; do
-        [ -f "$p" ] && kill -QUIT "$(cat "$p")" 2>/dev/null || true
-    done
+    bench_stop "$dir/nginx.pid" "$dir/up.pid"
     kill "$hang_pid" 2>/dev/null || true
 }
 trap stop EXIT
 
-nginx -p "$dir" -c "$dir/up.conf" -e "$dir/error.log"
-nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+bench_nginx "$dir/up.conf"
+bench_nginx "$dir/nginx.conf"
 sleep 0.5
 
 export PAYLOAD=$dir/payload.gz
@@ -201,4 +189,6 @@ if [ "$bench" = all ]; then
     sleep 1.5   # the drain of the hanging destination (1s)
     echo
     bash "$root/bench/fanout.sh"
+    echo
+    bash "$root/bench/spool.sh"
 fi

@@ -140,6 +140,7 @@ static void ngx_http_capture_spool_tick_handler(ngx_event_t *ev);
 static void ngx_http_capture_spool_scan_handler(ngx_event_t *ev);
 static void ngx_http_capture_spool_replay_handler(ngx_event_t *ev);
 static void ngx_http_capture_spool_sync_handler(ngx_event_t *ev);
+static void ngx_http_capture_spool_sync(ngx_http_capture_spool_t *sp);
 static ngx_int_t ngx_http_capture_spool_replay(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_log_t *log);
 static void ngx_http_capture_spool_release(ngx_http_capture_spool_t *sp,
@@ -173,7 +174,7 @@ ngx_http_capture_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_capture_main_conf_t *cmcf = conf;
 
-    ssize_t                         size;
+    off_t                           size;
     ngx_str_t                      *value, v;
     ngx_msec_t                      ms;
     ngx_uint_t                      i;
@@ -206,7 +207,9 @@ ngx_http_capture_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             v.data = value[i].data + 9;
             v.len = value[i].len - 9;
 
-            size = ngx_parse_size(&v);
+            /* ngx_parse_offset(): "2g" too */
+
+            size = ngx_parse_offset(&v);
             if (size == NGX_ERROR || size == 0) {
                 goto invalid;
             }
@@ -219,7 +222,7 @@ ngx_http_capture_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             v.data = value[i].data + 13;
             v.len = value[i].len - 13;
 
-            size = ngx_parse_size(&v);
+            size = ngx_parse_offset(&v);
             if (size == NGX_ERROR || size < 4096) {
                 goto invalid;
             }
@@ -785,6 +788,29 @@ ngx_http_capture_spool_advance(ngx_http_capture_spool_track_t *t)
 }
 
 
+/* the log's records on disk; timed with the clock, not the loop's cache */
+
+static void
+ngx_http_capture_spool_sync(ngx_http_capture_spool_t *sp)
+{
+    ngx_msec_t    start;
+    cap_error_t   err;
+
+    ngx_time_update();
+    start = ngx_current_msec;
+
+    if (cap_spool_sync(&sp->writer, &err) != CAP_OK) {
+        ngx_http_capture_spool_error(sp->log, NGX_LOG_ALERT, &err);
+    }
+
+    ngx_time_update();
+
+    ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_SYNCS, 1);
+    ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_SYNC_MS,
+                                (ngx_int_t) (ngx_current_msec - start));
+}
+
+
 /* sync=always: the request is answered after the next fdatasync */
 
 ngx_int_t
@@ -819,8 +845,6 @@ static void
 ngx_http_capture_spool_sync_handler(ngx_event_t *ev)
 {
     ngx_uint_t                  i, n;
-    ngx_msec_t                  start;
-    cap_error_t                 err;
     ngx_connection_t           *c;
     ngx_http_request_t        **rp, *r;
     ngx_http_capture_spool_t   *sp;
@@ -828,17 +852,7 @@ ngx_http_capture_spool_sync_handler(ngx_event_t *ev)
     c = ev->data;
     sp = c->data;
 
-    start = ngx_current_msec;
-
-    if (cap_spool_sync(&sp->writer, &err) != CAP_OK) {
-        ngx_http_capture_spool_error(sp->log, NGX_LOG_ALERT, &err);
-    }
-
-    ngx_time_update();
-
-    ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_SYNCS, 1);
-    ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_SYNC_MS,
-                                (ngx_int_t) (ngx_current_msec - start));
+    ngx_http_capture_spool_sync(sp);
 
     /* the answers may post more requests: take the list as it is now */
 
@@ -871,11 +885,7 @@ ngx_http_capture_spool_tick_handler(ngx_event_t *ev)
     {
         sp->synced = ngx_current_msec;
 
-        if (cap_spool_sync(&sp->writer, &err) != CAP_OK) {
-            ngx_http_capture_spool_error(sp->log, NGX_LOG_ALERT, &err);
-        }
-
-        ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_SYNCS, 1);
+        ngx_http_capture_spool_sync(sp);
     }
 
     ngx_http_capture_spool_flush(sp, &sp->own);

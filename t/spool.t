@@ -393,6 +393,15 @@ subtest 'a destination gone from the configuration: said, not sent' => sub {
 };
 
 subtest 'configuration' => sub {
+    {
+        my $t = CaptureTest->new;
+        my $s = StandIn->new(dir => $t->dir);
+        $t->write_conf(conf($s, 'max_size=2g segment_size=64m'));
+        my ($ok, $out) = $t->conf_test;
+        ok($ok, 'max_size=2g is valid') or diag $out;
+        $t->done;
+    }
+
     for my $c (['max_size=lots', qr/invalid parameter "max_size=lots"/],
                ['sync=sometimes', qr/invalid parameter "sync=sometimes"/],
                ['segment_size=1k', qr/invalid parameter "segment_size=1k"/],

@@ -10,10 +10,26 @@
  * bytes of zeros later: (table[k - 1][n] >> 8) ^ table[0][table[k - 1][n]
  * & 0xff].  The bytes are read one at a time, so alignment and the
  * host's byte order do not matter.
+ *
+ * On x86-64 with SSE 4.2 (checked when first used), the processor's
+ * crc32 instruction computes the same CRC eight bytes at a time, about
+ * four times faster than the tables.
  */
 
 
 #include "cap_spool.h"
+
+
+#if (defined __x86_64__ && defined __GNUC__)
+
+#include <nmmintrin.h>
+
+#define CAP_CRC32C_SSE42  1
+
+static uint32_t cap_crc32c_sse42(uint32_t crc, const void *data, size_t len)
+    __attribute__ ((target ("sse4.2")));
+
+#endif
 
 
 static const uint32_t  cap_crc32c_table[8][256] = {
@@ -383,6 +399,25 @@ static const uint32_t  cap_crc32c_table[8][256] = {
 uint32_t
 cap_crc32c(uint32_t crc, const void *data, size_t len)
 {
+#if (CAP_CRC32C_SSE42)
+    static int  sse42 = -1;
+
+    if (sse42 == -1) {
+        sse42 = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+    }
+
+    if (sse42) {
+        return cap_crc32c_sse42(crc, data, len);
+    }
+#endif
+
+    return cap_crc32c_tables(crc, data, len);
+}
+
+
+uint32_t
+cap_crc32c_tables(uint32_t crc, const void *data, size_t len)
+{
     uint32_t            lo, hi;
     const cap_uchar_t  *p;
 
@@ -415,3 +450,33 @@ cap_crc32c(uint32_t crc, const void *data, size_t len)
 
     return ~crc;
 }
+
+
+#if (CAP_CRC32C_SSE42)
+
+static uint32_t
+cap_crc32c_sse42(uint32_t crc, const void *data, size_t len)
+{
+    uint64_t            v, c;
+    const cap_uchar_t  *p;
+
+    p = data;
+    c = ~crc;
+
+    while (len >= 8) {
+        memcpy(&v, p, 8);
+        c = _mm_crc32_u64(c, v);
+
+        p += 8;
+        len -= 8;
+    }
+
+    while (len) {
+        c = _mm_crc32_u8((uint32_t) c, *p++);
+        len--;
+    }
+
+    return ~(uint32_t) c;
+}
+
+#endif

@@ -75,6 +75,9 @@ int cap_spool_pos_cmp(const cap_spool_pos_t *a, const cap_spool_pos_t *b);
  */
 uint32_t cap_crc32c(uint32_t crc, const void *data, size_t len);
 
+/* the same with the tables alone, whatever the processor (for tests) */
+uint32_t cap_crc32c_tables(uint32_t crc, const void *data, size_t len);
+
 
 /* a writer id or a destination name: 1 to 64 of [A-Za-z0-9_-] */
 int cap_spool_name_valid(const cap_uchar_t *p, size_t len);

@@ -86,6 +86,9 @@ typedef struct {
     uint64_t                        segment_size;
     ngx_msec_t                      sync;     /* -1: always; 0: off */
     ngx_flag_t                      drop_oldest;
+#if (NGX_THREADS)
+    ngx_thread_pool_t              *thread_pool;
+#endif
 } ngx_http_capture_spool_conf_t;
 
 

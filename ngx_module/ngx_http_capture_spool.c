@@ -18,7 +18,9 @@
  * their uuids, which PostHog and Segment deduplicate.
  *
  * sync=always answers a request once its record is on disk: requests
- * of one turn of the event loop wait for one fdatasync together.
+ * of one turn of the event loop wait for one fdatasync together.  The
+ * fdatasync runs in nginx's default thread pool, when nginx has them
+ * (--with-threads), so that the event loop goes on meanwhile.
  */
 
 
@@ -109,8 +111,29 @@ typedef struct {
 
     ngx_array_t                      waiting;   /* ngx_http_request_t * */
     ngx_msec_t                       synced;    /* sync=<time>: the last */
+
+#if (NGX_THREADS)
+    ngx_thread_pool_t               *thread_pool;
+    ngx_thread_task_t               *task;
+    ngx_array_t                      syncing;   /* waiting on the task */
+    unsigned                         in_thread:1;
+#endif
+
     unsigned                         exiting:1;
 } ngx_http_capture_spool_t;
+
+
+#if (NGX_THREADS)
+
+/* what a sync in a thread works on: copies of the descriptors */
+typedef struct {
+    int                              fd;
+    int                              dir;       /* -1: not needed */
+    int                              err;
+    ngx_msec_t                       ms;
+} ngx_http_capture_spool_sync_ctx_t;
+
+#endif
 
 
 static ngx_int_t ngx_http_capture_spool_log_init(ngx_http_capture_spool_t *sp,
@@ -141,6 +164,14 @@ static void ngx_http_capture_spool_scan_handler(ngx_event_t *ev);
 static void ngx_http_capture_spool_replay_handler(ngx_event_t *ev);
 static void ngx_http_capture_spool_sync_handler(ngx_event_t *ev);
 static void ngx_http_capture_spool_sync(ngx_http_capture_spool_t *sp);
+static void ngx_http_capture_spool_answer(ngx_array_t *requests);
+#if (NGX_THREADS)
+static void ngx_http_capture_spool_swap(ngx_array_t *a, ngx_array_t *b);
+static ngx_int_t ngx_http_capture_spool_sync_post(
+    ngx_http_capture_spool_t *sp);
+static void ngx_http_capture_spool_sync_thread(void *data, ngx_log_t *log);
+static void ngx_http_capture_spool_sync_done(ngx_event_t *ev);
+#endif
 static ngx_int_t ngx_http_capture_spool_replay(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_log_t *log);
 static void ngx_http_capture_spool_release(ngx_http_capture_spool_t *sp,
@@ -270,6 +301,15 @@ ngx_http_capture_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (scf->segment_size > scf->max_size) {
         scf->segment_size = scf->max_size;
     }
+
+#if (NGX_THREADS)
+    if (scf->sync) {
+        scf->thread_pool = ngx_thread_pool_add(cf, NULL);
+        if (scf->thread_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+#endif
 
     cmcf->spool = scf;
 
@@ -425,6 +465,27 @@ ngx_http_capture_spool_init_process(ngx_cycle_t *cycle,
 
     sp->dummy.fd = (ngx_socket_t) -1;
     sp->dummy.data = sp;
+
+#if (NGX_THREADS)
+    if (sp->conf->thread_pool) {
+        sp->thread_pool = sp->conf->thread_pool;
+
+        sp->task = ngx_thread_task_alloc(cycle->pool,
+                                   sizeof(ngx_http_capture_spool_sync_ctx_t));
+        if (sp->task == NULL
+            || ngx_array_init(&sp->syncing, cycle->pool, 16,
+                              sizeof(ngx_http_request_t *))
+               != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        sp->task->handler = ngx_http_capture_spool_sync_thread;
+        sp->task->event.handler = ngx_http_capture_spool_sync_done;
+        sp->task->event.data = sp;
+        sp->task->event.log = cycle->log;
+    }
+#endif
 
     sp->tick.handler = ngx_http_capture_spool_tick_handler;
     sp->scan.handler = ngx_http_capture_spool_scan_handler;
@@ -844,27 +905,211 @@ ngx_http_capture_spool_wait(ngx_http_request_t *r)
 static void
 ngx_http_capture_spool_sync_handler(ngx_event_t *ev)
 {
-    ngx_uint_t                  i, n;
     ngx_connection_t           *c;
-    ngx_http_request_t        **rp, *r;
     ngx_http_capture_spool_t   *sp;
 
     c = ev->data;
     sp = c->data;
 
+#if (NGX_THREADS)
+    if (sp->task) {
+        if (sp->in_thread) {
+
+            /* the next sync, when this one is done, is theirs */
+            return;
+        }
+
+        ngx_http_capture_spool_swap(&sp->waiting, &sp->syncing);
+
+        if (ngx_http_capture_spool_sync_post(sp) == NGX_OK) {
+            return;
+        }
+
+        /* nothing to sync, or no thread: at once */
+
+        ngx_http_capture_spool_sync(sp);
+        ngx_http_capture_spool_answer(&sp->syncing);
+        return;
+    }
+#endif
+
     ngx_http_capture_spool_sync(sp);
+    ngx_http_capture_spool_answer(&sp->waiting);
+}
 
-    /* the answers may post more requests: take the list as it is now */
 
-    rp = sp->waiting.elts;
-    n = sp->waiting.nelts;
-    sp->waiting.nelts = 0;
+/*
+ * The answers may bring new requests (pipelined on a connection), which
+ * must wait for the next sync: the list is taken as it is now.
+ */
 
-    for (i = 0; i < n; i++) {
-        r = rp[i];
-        ngx_http_finalize_request(r, ngx_http_capture_answer_synced(r));
+static void
+ngx_http_capture_spool_answer(ngx_array_t *requests)
+{
+    ngx_uint_t            i, k, n, total;
+    ngx_http_request_t  **rp, *chunk[64];
+
+    total = requests->nelts;
+
+    for (i = 0; i < total; i += n) {
+        n = ngx_min(total - i, 64);
+
+        /* the array may move as the answers push to it: copied first */
+
+        rp = requests->elts;
+        ngx_memcpy(chunk, rp + i, n * sizeof(ngx_http_request_t *));
+
+        for (k = 0; k < n; k++) {
+            ngx_http_finalize_request(chunk[k],
+                                      ngx_http_capture_answer_synced(chunk[k]));
+        }
+    }
+
+    /* the ones that came meanwhile are the next sync's */
+
+    rp = requests->elts;
+
+    ngx_memmove(rp, rp + total,
+                (requests->nelts - total) * sizeof(ngx_http_request_t *));
+    requests->nelts -= total;
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_capture_spool_swap(ngx_array_t *a, ngx_array_t *b)
+{
+    ngx_array_t  t;
+
+    t = *a;
+    *a = *b;
+    *b = t;
+}
+
+
+/*
+ * A sync of what is appended so far, in the thread pool.  NGX_DECLINED:
+ * nothing to sync, or the task could not be posted (the caller syncs).
+ */
+
+static ngx_int_t
+ngx_http_capture_spool_sync_post(ngx_http_capture_spool_t *sp)
+{
+    ngx_http_capture_spool_sync_ctx_t  *ctx;
+
+    if (sp->writer.fd == -1 || (!sp->writer.dirty && !sp->writer.dir_dirty))
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx = sp->task->ctx;
+
+    ctx->err = 0;
+    ctx->ms = 0;
+    ctx->dir = -1;
+
+    /* copies: the writer may close its segment before the thread is done */
+
+    ctx->fd = dup(sp->writer.fd);
+    if (ctx->fd == -1) {
+        return NGX_DECLINED;
+    }
+
+    if (sp->writer.dir_dirty) {
+        ctx->dir = dup(sp->dir.fd);
+        if (ctx->dir == -1) {
+            (void) close(ctx->fd);
+            return NGX_DECLINED;
+        }
+    }
+
+    if (ngx_thread_task_post(sp->thread_pool, sp->task) != NGX_OK) {
+        (void) close(ctx->fd);
+
+        if (ctx->dir != -1) {
+            (void) close(ctx->dir);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    /* what is appended from now on is for the next sync */
+
+    sp->writer.dirty = 0;
+    sp->writer.dir_dirty = 0;
+    sp->in_thread = 1;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_capture_spool_sync_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_capture_spool_sync_ctx_t *ctx = data;
+
+    struct timespec  t0, t1;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &t0);
+
+    if (fdatasync(ctx->fd) == -1) {
+        ctx->err = errno;
+    }
+
+    if (ctx->dir != -1 && fsync(ctx->dir) == -1) {
+        ctx->err = errno;
+    }
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &t1);
+
+    ctx->ms = (t1.tv_sec - t0.tv_sec) * 1000
+              + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+}
+
+
+static void
+ngx_http_capture_spool_sync_done(ngx_event_t *ev)
+{
+    ngx_http_capture_spool_t           *sp;
+    ngx_http_capture_spool_sync_ctx_t  *ctx;
+
+    sp = ev->data;
+    ctx = sp->task->ctx;
+
+    sp->in_thread = 0;
+
+    (void) close(ctx->fd);
+
+    if (ctx->dir != -1) {
+        (void) close(ctx->dir);
+    }
+
+    ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_SYNCS, 1);
+    ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_SYNC_MS,
+                                (ngx_int_t) ctx->ms);
+
+    if (ctx->err) {
+        ngx_log_error(NGX_LOG_ALERT, sp->log, ctx->err,
+                      "capture spool: fdatasync() of \"%*s\" failed",
+                      sp->writer.id.len, sp->writer.id.data);
+    }
+
+    ngx_http_capture_spool_answer(&sp->syncing);
+
+    /* requests that came meanwhile: the next sync is theirs */
+
+    if (sp->waiting.nelts && !sp->exiting) {
+        ngx_http_capture_spool_swap(&sp->waiting, &sp->syncing);
+
+        if (ngx_http_capture_spool_sync_post(sp) != NGX_OK) {
+            ngx_http_capture_spool_sync(sp);
+            ngx_http_capture_spool_answer(&sp->syncing);
+        }
     }
 }
+
+#endif
 
 
 static void
@@ -885,7 +1130,13 @@ ngx_http_capture_spool_tick_handler(ngx_event_t *ev)
     {
         sp->synced = ngx_current_msec;
 
-        ngx_http_capture_spool_sync(sp);
+#if (NGX_THREADS)
+        if (sp->task == NULL || sp->in_thread
+            || ngx_http_capture_spool_sync_post(sp) != NGX_OK)
+#endif
+        {
+            ngx_http_capture_spool_sync(sp);
+        }
     }
 
     ngx_http_capture_spool_flush(sp, &sp->own);

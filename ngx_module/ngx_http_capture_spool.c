@@ -179,6 +179,8 @@ static void ngx_http_capture_spool_release(ngx_http_capture_spool_t *sp,
 static ngx_int_t ngx_http_capture_spool_drop(ngx_http_capture_spool_t *sp,
     size_t need);
 static void ngx_http_capture_spool_ages(ngx_http_capture_spool_t *sp);
+static ngx_uint_t ngx_http_capture_spool_stale(ngx_http_capture_spool_t *sp,
+    cap_str_t *writer);
 static uint64_t ngx_http_capture_spool_now(void);
 static ngx_uint_t ngx_http_capture_spool_remote(ngx_http_capture_dest_t *d);
 static void ngx_http_capture_spool_error(ngx_log_t *log, ngx_uint_t level,
@@ -383,6 +385,7 @@ ngx_http_capture_spool_init_process(ngx_cycle_t *cycle,
     ngx_http_capture_main_conf_t *cmcf)
 {
     u_char                     id[CAP_SPOOL_NAME_MAX];
+    ngx_int_t                  rc;
     cap_str_t                  writer;
     ngx_uint_t                 i;
     ngx_time_t                *tp;
@@ -432,11 +435,25 @@ ngx_http_capture_spool_init_process(ngx_cycle_t *cycle,
     conf.max_payload = CAP_SPOOL_PAYLOAD_LIMIT;
     conf.sync = (sp->conf->sync != 0);
 
-    if (cap_spool_writer_open(&sp->writer, &sp->dir, &writer, &conf, &err)
-        != CAP_OK)
-    {
-        ngx_http_capture_spool_error(cycle->log, NGX_LOG_EMERG, &err);
-        return NGX_ERROR;
+    /* an id taken meanwhile (a sibling's scan) gives way to the next one */
+
+    for (i = 0; /* void */ ; i++) {
+        rc = cap_spool_writer_open(&sp->writer, &sp->dir, &writer, &conf,
+                                   &err);
+
+        if (rc == CAP_OK) {
+            break;
+        }
+
+        if (rc != CAP_SPOOL_BUSY || i == 8) {
+            ngx_http_capture_spool_error(cycle->log, NGX_LOG_EMERG, &err);
+            return NGX_ERROR;
+        }
+
+        writer.len = ngx_snprintf(id, sizeof(id), "%P-%M-%ui", ngx_pid,
+                                  (ngx_msec_t) tp->sec * 1000 + tp->msec,
+                                  i + 1)
+                     - id;
     }
 
     if (ngx_http_capture_spool_log_init(sp, &sp->own, &sp->writer.id)
@@ -1319,6 +1336,18 @@ ngx_http_capture_spool_scan_handler(ngx_event_t *ev)
             continue;
         }
 
+        /*
+         * A log with a lock file and nothing else may be a sibling's that
+         * is being made (its lock file is created, then locked): left
+         * alone until it is old enough to be an orphan's.
+         */
+
+        if (l->nsegs == 0 && l->ndests == 0
+            && !ngx_http_capture_spool_stale(sp, &l->writer))
+        {
+            continue;
+        }
+
         rc = cap_spool_adopt_try(&sp->dir, &l->writer, &fd, &err);
 
         if (rc == CAP_SPOOL_BUSY) {
@@ -2176,6 +2205,24 @@ ngx_http_capture_spool_ages(ngx_http_capture_spool_t *sp)
 
         ngx_http_capture_stat_oldest(sp->own.tracks[i].dest, since);
     }
+}
+
+
+/* 1: the log's lock file is over a minute old */
+
+static ngx_uint_t
+ngx_http_capture_spool_stale(ngx_http_capture_spool_t *sp, cap_str_t *writer)
+{
+    char         name[CAP_SPOOL_FILE_NAME_LEN];
+    struct stat  st;
+
+    (void) cap_spool_lock_name(name, writer);
+
+    if (fstatat(sp->dir.fd, name, &st, 0) == -1) {
+        return 0;
+    }
+
+    return ngx_time() - st.st_mtime > 60;
 }
 
 

@@ -177,22 +177,8 @@ async function main() {
                 'one nginx worker; CPU of the worker per event, from the ' +
                 'start of the load to the last delivery');
 
-    for (const c of cases) {   // warm-up
-        await measure(c, 2);
-    }
-
-    const res = Object.fromEntries(cases.map(c => [c.name, []]));
-
-    for (let r = 0; r < runs; r++) {
-        const order = cases.map((_, i) => cases[(i + r) % cases.length]);
-        const line = [];
-        for (const c of order) {
-            const m = await measure(c, secs);
-            res[c.name][r] = m;
-            line.push(`${c.name} ${fmt(m.us, 2)}`);
-        }
-        console.log(`  round ${r + 1}: ${line.join(', ')} us/event`);
-    }
+    const res = await lib.rounds(cases, runs, secs, measure,
+                                 m => fmt(m.us, 2), 'us/event');
 
     console.log('');
     console.log('case         us/event (range)       user   sys  ' +

@@ -184,5 +184,29 @@ function printDiff(title, a, b, n) {   // two profiles, by object and symbol
     }
 }
 
+// Each case warmed up, then "runs" rounds of every case in a rotating
+// order (so that no case always follows the same one); each round prints
+// its line of show(m) per case.  Returns the measures by case name.
+async function rounds(cases, runs, secs, measure, show, unit) {
+    for (const c of cases) {   // warm-up
+        await measure(c, 2);
+    }
+
+    const res = Object.fromEntries(cases.map(c => [c.name, []]));
+
+    for (let r = 0; r < runs; r++) {
+        const order = cases.map((_, i) => cases[(i + r) % cases.length]);
+        const line = [];
+        for (const c of order) {
+            const m = await measure(c, secs);
+            res[c.name][r] = m;
+            line.push(`${c.name} ${show(m)}`);
+        }
+        console.log(`  round ${r + 1}: ${line.join(', ')} ${unit}`);
+    }
+
+    return res;
+}
+
 module.exports = { sleep, cpu, io, status, wrk, readSink, median, range,
-                   fmt, pct, profile, diff, printDiff };
+                   fmt, pct, profile, diff, printDiff, rounds };

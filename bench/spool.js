@@ -295,22 +295,8 @@ async function main() {
 
     console.log(`disk alone: ${probe()}`);
 
-    for (const c of cases) {   // warm-up
-        await measure(c, 2);
-    }
-
-    const res = Object.fromEntries(cases.map(c => [c.name, []]));
-
-    for (let r = 0; r < runs; r++) {
-        const order = cases.map((_, i) => cases[(i + r) % cases.length]);
-        const line = [];
-        for (const c of order) {
-            const m = await measure(c, secs);
-            res[c.name][r] = m;
-            line.push(`${c.name} ${fmt(m.rps, 0)}`);
-        }
-        console.log(`  round ${r + 1}: ${line.join(', ')} req/s`);
-    }
+    const res = await lib.rounds(cases, runs, secs, measure,
+                                 m => fmt(m.rps, 0), 'req/s');
 
     console.log('');
     console.log('case    req/s, median (range)   p50 us  p99 us  ' +

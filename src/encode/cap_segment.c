@@ -213,6 +213,7 @@ static void cap_segment_init(cap_segment_obj_t *o, cap_buf_t *out,
 static int cap_segment_open(cap_segment_obj_t *o);
 static int cap_segment_key(cap_segment_obj_t *o, const cap_uchar_t *key,
     size_t len);
+static int cap_segment_member(cap_segment_obj_t *o, cap_json_t *v);
 static int cap_segment_key_plain(cap_segment_obj_t *o,
     const cap_uchar_t *key, size_t len);
 static int cap_segment_close(cap_segment_obj_t *o);
@@ -720,9 +721,7 @@ cap_segment_properties(cap_segment_obj_t *msg, cap_segment_index_t *ix,
             continue;
         }
 
-        if (cap_segment_key(&o, v->key.data, v->key.len) != CAP_OK
-            || cap_json_write(o.out, v) != CAP_OK)
-        {
+        if (cap_segment_member(&o, v) != CAP_OK) {
             return CAP_ERROR;
         }
     }
@@ -757,9 +756,7 @@ cap_segment_traits(cap_segment_obj_t *msg, cap_segment_index_t *ix)
     }
 
     for (v = set ? set->first : NULL; v != NULL; v = v->next) {
-        if (cap_segment_key(&o, v->key.data, v->key.len) != CAP_OK
-            || cap_json_write(o.out, v) != CAP_OK)
-        {
+        if (cap_segment_member(&o, v) != CAP_OK) {
             return CAP_ERROR;
         }
     }
@@ -772,9 +769,7 @@ cap_segment_traits(cap_segment_obj_t *msg, cap_segment_index_t *ix)
             continue;
         }
 
-        if (cap_segment_key(&o, v->key.data, v->key.len) != CAP_OK
-            || cap_json_write(o.out, v) != CAP_OK)
-        {
+        if (cap_segment_member(&o, v) != CAP_OK) {
             return CAP_ERROR;
         }
     }
@@ -823,9 +818,7 @@ cap_segment_group(cap_segment_obj_t *msg, cap_segment_index_t *ix)
             continue;
         }
 
-        if (cap_segment_key(&o, v->key.data, v->key.len) != CAP_OK
-            || cap_json_write(o.out, v) != CAP_OK)
-        {
+        if (cap_segment_member(&o, v) != CAP_OK) {
             return CAP_ERROR;
         }
     }
@@ -1376,6 +1369,19 @@ cap_segment_key_plain(cap_segment_obj_t *o, const cap_uchar_t *key,
     o->out->len = p - o->out->data;
 
     return CAP_OK;
+}
+
+
+/* a member copied as it is: its key, then its value */
+
+static int
+cap_segment_member(cap_segment_obj_t *o, cap_json_t *v)
+{
+    if (cap_segment_key(o, v->key.data, v->key.len) != CAP_OK) {
+        return CAP_ERROR;
+    }
+
+    return cap_json_write(o->out, v);
 }
 
 

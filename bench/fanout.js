@@ -234,18 +234,7 @@ async function main() {
                 `at ${perfHz} Hz with DWARF call graphs; us per event ` +
                 '(each profile scaled to the CPU per event of its run)');
 
-    const prof = {};
-    for (const c of cases) {
-        prof[c.name] = await profile(c);
-    }
-
-    for (const c of cases) {
-        const p = prof[c.name];
-        const top = [...p.dsos].sort((x, y) => y[1] - x[1])
-                               .filter(([, v]) => v >= 0.05);
-        console.log(`  ${c.name} (${fmt(p.m.us, 2)} us/event under perf): ` +
-                    top.map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', '));
-    }
+    const prof = await lib.profiles(cases, profile);
 
     // inclusive time of the module's functions and of curl's entry
     // points, in each case

@@ -208,5 +208,24 @@ async function rounds(cases, runs, secs, measure, show, unit) {
     return res;
 }
 
+// One profile of each case (profileOf(c)), and a line per case of the
+// objects (DSOs) its time went to, in us per event.  Returns them.
+async function profiles(cases, profileOf) {
+    const prof = {};
+    for (const c of cases) {
+        prof[c.name] = await profileOf(c);
+    }
+
+    for (const c of cases) {
+        const p = prof[c.name];
+        const top = [...p.dsos].sort((x, y) => y[1] - x[1])
+                               .filter(([, v]) => v >= 0.05);
+        console.log(`  ${c.name} (${fmt(p.m.us, 2)} us/event under perf): ` +
+                    top.map(([k, v]) => `${k} ${fmt(v, 2)}`).join(', '));
+    }
+
+    return prof;
+}
+
 module.exports = { sleep, cpu, io, status, wrk, readSink, median, range,
-                   fmt, pct, profile, diff, printDiff, rounds };
+                   fmt, pct, profile, diff, printDiff, rounds, profiles };

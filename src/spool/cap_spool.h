@@ -199,10 +199,22 @@ void cap_spool_dir_close(cap_spool_dir_t *dir);
  *
  * cap_spool_sync() makes every record appended so far durable: the
  * current segment's data (fdatasync) and the directory entries of new
- * segments (fsync of the directory).  With conf.sync set, the writer
- * also syncs a segment it leaves for a new one, so a later sync covers
- * records before a rotation too; without it the writer never syncs
- * by itself.
+ * segments (fsync of the directory).  With conf.sync set, a segment the
+ * writer leaves for a new one with records not yet synced is kept open
+ * ("leaving") for the next sync, so that a sync covers the records
+ * before a rotation too and a rotation itself never waits for the
+ * disk (unless CAP_SPOOL_LEAVING segments already wait: the oldest is
+ * then synced at once).  Without conf.sync the writer never syncs.
+ *
+ * cap_spool_sync_take() is the same sync in two steps, for a caller
+ * that runs the system calls in another thread: it hands over what is
+ * to be synced, the descriptors of the segments left and duplicates of
+ * the current one's and the directory's (CAP_SPOOL_END when nothing
+ * is), and the writer counts it as synced; cap_spool_sync_run() then
+ * syncs and closes them all, touching nothing else, and returns 0 or
+ * the errno of the first failure.  Records appended after the take are
+ * the next sync's.  cap_spool_sync_pending() tells whether a sync has
+ * anything to do.
  *
  * cap_spool_writer_close() syncs when conf.sync is set, closes the
  * segment and releases the lock: the log is then an orphan that any
@@ -219,12 +231,19 @@ typedef struct {
 } cap_spool_conf_t;
 
 
+#define CAP_SPOOL_LEAVING   4
+
+
 typedef struct {
     cap_spool_dir_t    *dir;
     cap_spool_conf_t    conf;
     cap_str_t           id;
     int                 fd;
     int                 lock;
+
+    int                 leaving[CAP_SPOOL_LEAVING];  /* to be synced */
+    uint64_t            leaving_seq[CAP_SPOOL_LEAVING];
+    size_t              nleaving;
 
     uint64_t            seq;
     uint64_t            offset;
@@ -249,6 +268,19 @@ int cap_spool_append(cap_spool_writer_t *w, const cap_str_t *parts,
     cap_error_t *err);
 int cap_spool_sync(cap_spool_writer_t *w, cap_error_t *err);
 int cap_spool_writer_close(cap_spool_writer_t *w, cap_error_t *err);
+
+
+typedef struct {
+    int                 fds[CAP_SPOOL_LEAVING + 1];  /* fdatasync */
+    size_t              nfds;
+    int                 dir;            /* fsync; -1: not needed */
+} cap_spool_syncset_t;
+
+
+int cap_spool_sync_pending(const cap_spool_writer_t *w);
+int cap_spool_sync_take(cap_spool_writer_t *w, cap_spool_syncset_t *s,
+    cap_error_t *err);
+int cap_spool_sync_run(cap_spool_syncset_t *s);
 
 
 /*

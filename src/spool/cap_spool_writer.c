@@ -18,6 +18,7 @@
 
 
 static int cap_spool_rotate(cap_spool_writer_t *w, cap_error_t *err);
+static int cap_spool_sync_left(cap_spool_writer_t *w, cap_error_t *err);
 static int cap_spool_writev(int fd, struct iovec *iov, int n,
     size_t *written);
 static int cap_spool_writer_error(cap_spool_writer_t *w, cap_error_t *err,
@@ -161,6 +162,12 @@ cap_spool_append(cap_spool_writer_t *w, const cap_str_t *parts,
 int
 cap_spool_sync(cap_spool_writer_t *w, cap_error_t *err)
 {
+    while (w->nleaving) {
+        if (cap_spool_sync_left(w, err) != CAP_OK) {
+            return CAP_ERROR;
+        }
+    }
+
     if (w->fd != -1 && w->dirty) {
         if (fdatasync(w->fd) == -1) {
             return cap_spool_writer_error(w, err, "fdatasync", w->seq, errno);
@@ -182,6 +189,91 @@ cap_spool_sync(cap_spool_writer_t *w, cap_error_t *err)
 
 
 int
+cap_spool_sync_pending(const cap_spool_writer_t *w)
+{
+    return w->nleaving || (w->fd != -1 && w->dirty) || w->dir_dirty;
+}
+
+
+int
+cap_spool_sync_take(cap_spool_writer_t *w, cap_spool_syncset_t *s,
+    cap_error_t *err)
+{
+    s->nfds = 0;
+    s->dir = -1;
+
+    if (!cap_spool_sync_pending(w)) {
+        return CAP_SPOOL_END;
+    }
+
+    if (w->fd != -1 && w->dirty) {
+        s->fds[0] = dup(w->fd);
+
+        if (s->fds[0] == -1) {
+            return cap_spool_sys_error(err, w->dir, "dup", NULL, errno);
+        }
+
+        s->nfds = 1;
+    }
+
+    if (w->dir_dirty) {
+        s->dir = dup(w->dir->fd);
+
+        if (s->dir == -1) {
+            if (s->nfds) {
+                (void) close(s->fds[0]);
+                s->nfds = 0;
+            }
+
+            return cap_spool_sys_error(err, w->dir, "dup", NULL, errno);
+        }
+    }
+
+    /* the segments left are handed over as they are */
+
+    memcpy(&s->fds[s->nfds], w->leaving, w->nleaving * sizeof(int));
+    s->nfds += w->nleaving;
+
+    w->nleaving = 0;
+    w->dirty = 0;
+    w->dir_dirty = 0;
+
+    return CAP_OK;
+}
+
+
+int
+cap_spool_sync_run(cap_spool_syncset_t *s)
+{
+    int     e;
+    size_t  i;
+
+    e = 0;
+
+    for (i = 0; i < s->nfds; i++) {
+        if (fdatasync(s->fds[i]) == -1 && e == 0) {
+            e = errno;
+        }
+
+        (void) close(s->fds[i]);
+    }
+
+    s->nfds = 0;
+
+    if (s->dir != -1) {
+        if (fsync(s->dir) == -1 && e == 0) {
+            e = errno;
+        }
+
+        (void) close(s->dir);
+        s->dir = -1;
+    }
+
+    return e;
+}
+
+
+int
 cap_spool_writer_close(cap_spool_writer_t *w, cap_error_t *err)
 {
     int  rc;
@@ -190,6 +282,10 @@ cap_spool_writer_close(cap_spool_writer_t *w, cap_error_t *err)
 
     if (w->conf.sync) {
         rc = cap_spool_sync(w, err);
+    }
+
+    while (w->nleaving) {
+        (void) close(w->leaving[--w->nleaving]);
     }
 
     if (w->fd != -1) {
@@ -205,16 +301,16 @@ cap_spool_writer_close(cap_spool_writer_t *w, cap_error_t *err)
 
 
 /*
- * Leaves the current segment (synced first when the caller syncs: a
- * later cap_spool_sync() sees only the new one) and creates the next,
- * with its file header.  A new segment whose header cannot be written
- * is removed again.
+ * Leaves the current segment (kept open for the next sync when the
+ * caller syncs and it has records not yet synced) and creates the
+ * next, with its file header.  A new segment whose header cannot be
+ * written is removed again.
  */
 
 static int
 cap_spool_rotate(cap_spool_writer_t *w, cap_error_t *err)
 {
-    int           fd, e, i;
+    int           fd, e, i, rc;
     char          name[CAP_SPOOL_FILE_NAME_LEN];
     size_t        written;
     uint64_t      seq;
@@ -222,18 +318,29 @@ cap_spool_rotate(cap_spool_writer_t *w, cap_error_t *err)
     struct iovec  iov;
 
     if (w->fd != -1) {
-        e = 0;
+        rc = CAP_OK;
 
-        if (w->dirty && w->conf.sync && fdatasync(w->fd) == -1) {
-            e = errno;
+        if (w->dirty && w->conf.sync) {
+
+            /* too many wait for a sync: the oldest is synced now */
+
+            if (w->nleaving == CAP_SPOOL_LEAVING) {
+                rc = cap_spool_sync_left(w, err);
+            }
+
+            w->leaving[w->nleaving] = w->fd;
+            w->leaving_seq[w->nleaving] = w->seq;
+            w->nleaving++;
+
+        } else {
+            (void) close(w->fd);
         }
 
-        (void) close(w->fd);
         w->fd = -1;
         w->dirty = 0;
 
-        if (e != 0) {
-            return cap_spool_writer_error(w, err, "fdatasync", w->seq, e);
+        if (rc != CAP_OK) {
+            return rc;
         }
     }
 
@@ -281,6 +388,36 @@ cap_spool_rotate(cap_spool_writer_t *w, cap_error_t *err)
     w->dir_dirty = 1;
     w->segments++;
     w->bytes += CAP_SPOOL_FILE_HEADER;
+
+    return CAP_OK;
+}
+
+
+/* the oldest segment left: synced and closed */
+
+static int
+cap_spool_sync_left(cap_spool_writer_t *w, cap_error_t *err)
+{
+    int       e;
+    uint64_t  seq;
+
+    e = 0;
+    seq = w->leaving_seq[0];
+
+    if (fdatasync(w->leaving[0]) == -1) {
+        e = errno;
+    }
+
+    (void) close(w->leaving[0]);
+
+    w->nleaving--;
+    memmove(&w->leaving[0], &w->leaving[1], w->nleaving * sizeof(int));
+    memmove(&w->leaving_seq[0], &w->leaving_seq[1],
+            w->nleaving * sizeof(uint64_t));
+
+    if (e != 0) {
+        return cap_spool_writer_error(w, err, "fdatasync", seq, e);
+    }
 
     return CAP_OK;
 }

@@ -2,7 +2,8 @@
 /*
  * Unit tests of the spool (src/spool/), in a directory under /tmp:
  * names and payloads; framing; round trips across rotations, with
- * their positions; following a segment being written; a tail torn at
+ * their positions; the segments left for the next sync, and a sync in
+ * two steps; following a segment being written; a tail torn at
  * every length; a byte changed at every offset; garbage between
  * records; bad file headers; the maximum payload; cursors and their
  * torn slots; the owner lock against a live, an exited and a killed
@@ -79,6 +80,7 @@ static void test_names(void);
 static void test_payload(void);
 static void test_framing(void);
 static void test_roundtrip(void);
+static void test_leaving(void);
 static void test_follow(void);
 static void test_torn(void);
 static void test_flips(void);
@@ -129,6 +131,7 @@ main(void)
     test_payload();
     test_framing();
     test_roundtrip();
+    test_leaving();
     test_follow();
     test_torn();
     test_flips();
@@ -397,6 +400,137 @@ read_log(cap_spool_dir_t *dir, const cap_str_t *writer, got_t *g)
             return;
         }
     }
+}
+
+
+/*
+ * With conf.sync, a segment left by a rotation waits, open, for the next
+ * sync (at most CAP_SPOOL_LEAVING of them); cap_spool_sync_take() hands
+ * them over with the current one and the directory, and
+ * cap_spool_sync_run() syncs and closes them.
+ */
+
+static void
+test_leaving(void)
+{
+    int                  rc, bad, over, closed, fds[CAP_SPOOL_LEAVING + 1];
+    char                 path[128];
+    size_t               i, k, nfds, rotations;
+    uint64_t             seq;
+    cap_error_t          err;
+    cap_spool_dir_t      dir;
+    cap_spool_pos_t      start, end;
+    cap_spool_conf_t     conf = { 16 * 1024, 64 * 1024, 1 };
+    cap_spool_writer_t   w;
+    cap_spool_syncset_t  set;
+    static got_t         g;
+
+    subdir("leaving", path, &dir);
+
+    rc = cap_spool_writer_open(&w, &dir, &w1, &conf, &err);
+    is_int(rc, CAP_OK, "a syncing writer opens");
+    ok(!cap_spool_sync_pending(&w), "nothing to sync before an append");
+    is_int(cap_spool_sync_take(&w, &set, &err), CAP_SPOOL_END,
+           "nor to take");
+
+    bad = 0;
+    over = 0;
+    rotations = 0;
+    seq = 0;
+
+    for (i = 0; rotations < CAP_SPOOL_LEAVING + 2; i++) {
+        rc = append_rec(&w, i, &start, &end, &err);
+        bad += (rc != CAP_OK);
+
+        if (seq && start.seq != seq) {
+            rotations++;
+
+            over += (w.nleaving != (rotations < CAP_SPOOL_LEAVING
+                                    ? rotations : CAP_SPOOL_LEAVING));
+
+            for (k = 0; k < w.nleaving; k++) {
+                bad += (fcntl(w.leaving[k], F_GETFD) == -1);
+            }
+
+            /* the oldest left first */
+
+            bad += (w.leaving_seq[w.nleaving - 1] != start.seq - 1);
+        }
+
+        seq = start.seq;
+    }
+
+    is_int(bad, 0, "appends across %zu rotations, the segments left open",
+           rotations);
+    is_int(over, 0, "one left per rotation, at most %d", CAP_SPOOL_LEAVING);
+    ok(cap_spool_sync_pending(&w), "a sync is pending");
+
+    nfds = w.nleaving + 1;
+
+    rc = cap_spool_sync_take(&w, &set, &err);
+    is_int(rc, CAP_OK, "it is taken");
+    is_int(set.nfds, nfds, "with the segments left and the current one");
+    ok(set.dir != -1, "and the directory (new segments)");
+    ok(w.nleaving == 0 && !cap_spool_sync_pending(&w),
+       "the writer has nothing left to sync");
+
+    memcpy(fds, set.fds, nfds * sizeof(int));
+
+    is_int(cap_spool_sync_run(&set), 0, "the taken sync runs");
+
+    closed = 0;
+
+    for (k = 0; k < nfds; k++) {
+        closed += (fcntl(fds[k], F_GETFD) == -1 && errno == EBADF);
+    }
+
+    is_int(closed, nfds, "and closes what it was given");
+    ok(set.nfds == 0 && set.dir == -1, "the set is empty after it");
+    ok(fcntl(w.fd, F_GETFD) != -1, "the writer's segment stays open");
+
+    /* a sync in the loop covers what is left at a rotation too */
+
+    seq = w.seq;
+
+    for (i = 0; w.seq == seq || w.offset < 4096; i++) {
+        (void) append_rec(&w, i, &start, &end, &err);
+    }
+
+    is_int(w.nleaving, 1, "one more rotation leaves one segment");
+    is_int(cap_spool_sync(&w, &err), CAP_OK, "a sync in one step");
+    ok(w.nleaving == 0 && !cap_spool_sync_pending(&w), "leaves nothing");
+
+    (void) append_rec(&w, 0, &start, &end, &err);
+    seq = w.seq;
+
+    for (i = 0; w.seq == seq; i++) {
+        (void) append_rec(&w, i, &start, &end, &err);
+    }
+
+    is_int(cap_spool_writer_close(&w, &err), CAP_OK,
+           "a writer closes with a segment left");
+    is_int(w.nleaving, 0, "and closes it too");
+
+    read_log(&dir, &w1, &g);
+    ok(g.rc == CAP_SPOOL_END && g.corrupt == 0 && g.bad == 0,
+       "every segment reads back whole (%zu records)", g.n);
+
+    /* without conf.sync, nothing waits */
+
+    conf.sync = 0;
+
+    rc = cap_spool_writer_open(&w, &dir, &w2, &conf, &err);
+    seq = 0;
+
+    for (i = 0; rc == CAP_OK && w.segments < 4; i++) {
+        rc = append_rec(&w, i, &start, &end, &err);
+    }
+
+    ok(rc == CAP_OK && w.nleaving == 0,
+       "a writer that does not sync leaves no segment open");
+
+    (void) cap_spool_writer_close(&w, &err);
+    cap_spool_dir_close(&dir);
 }
 
 

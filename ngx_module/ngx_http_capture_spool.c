@@ -116,6 +116,8 @@ typedef struct {
     ngx_thread_pool_t               *thread_pool;
     ngx_thread_task_t               *task;
     ngx_array_t                      syncing;   /* waiting on the task */
+    ngx_thread_task_t               *remove;
+    ngx_http_capture_spool_log_t    *removing;  /* the log of "remove" */
     unsigned                         in_thread:1;
 #endif
 
@@ -125,13 +127,24 @@ typedef struct {
 
 #if (NGX_THREADS)
 
-/* what a sync in a thread works on: copies of the descriptors */
+/* what a sync in a thread works on: descriptors of its own */
 typedef struct {
-    int                              fd;
-    int                              dir;       /* -1: not needed */
+    cap_spool_syncset_t              set;
     int                              err;
     ngx_msec_t                       ms;
 } ngx_http_capture_spool_sync_ctx_t;
+
+
+/* segments every destination has passed, removed in a thread */
+typedef struct {
+    cap_spool_dir_t                 *dir;
+    cap_str_t                        writer;
+    uint64_t                         first;
+    uint64_t                         n;
+    uint64_t                         removed;
+    cap_error_t                      err;
+    u_char                           writer_data[CAP_SPOOL_NAME_MAX];
+} ngx_http_capture_spool_remove_ctx_t;
 
 #endif
 
@@ -171,7 +184,11 @@ static ngx_int_t ngx_http_capture_spool_sync_post(
     ngx_http_capture_spool_t *sp);
 static void ngx_http_capture_spool_sync_thread(void *data, ngx_log_t *log);
 static void ngx_http_capture_spool_sync_done(ngx_event_t *ev);
+static void ngx_http_capture_spool_remove_thread(void *data, ngx_log_t *log);
+static void ngx_http_capture_spool_remove_done(ngx_event_t *ev);
 #endif
+static void ngx_http_capture_spool_remove(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log, size_t n);
 static ngx_int_t ngx_http_capture_spool_replay(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_log_t *log);
 static void ngx_http_capture_spool_release(ngx_http_capture_spool_t *sp,
@@ -305,11 +322,9 @@ ngx_http_capture_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
 #if (NGX_THREADS)
-    if (scf->sync) {
-        scf->thread_pool = ngx_thread_pool_add(cf, NULL);
-        if (scf->thread_pool == NULL) {
-            return NGX_CONF_ERROR;
-        }
+    scf->thread_pool = ngx_thread_pool_add(cf, NULL);
+    if (scf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
     }
 #endif
 
@@ -501,6 +516,17 @@ ngx_http_capture_spool_init_process(ngx_cycle_t *cycle,
         sp->task->event.handler = ngx_http_capture_spool_sync_done;
         sp->task->event.data = sp;
         sp->task->event.log = cycle->log;
+
+        sp->remove = ngx_thread_task_alloc(cycle->pool,
+                                 sizeof(ngx_http_capture_spool_remove_ctx_t));
+        if (sp->remove == NULL) {
+            return NGX_ERROR;
+        }
+
+        sp->remove->handler = ngx_http_capture_spool_remove_thread;
+        sp->remove->event.handler = ngx_http_capture_spool_remove_done;
+        sp->remove->event.data = sp;
+        sp->remove->event.log = cycle->log;
     }
 #endif
 
@@ -1007,54 +1033,42 @@ ngx_http_capture_spool_swap(ngx_array_t *a, ngx_array_t *b)
 
 /*
  * A sync of what is appended so far, in the thread pool.  NGX_DECLINED:
- * nothing to sync, or the task could not be posted (the caller syncs).
+ * nothing to sync, or it could not be handed over (the caller syncs in
+ * the loop), or the task could not be posted (synced here).
  */
 
 static ngx_int_t
 ngx_http_capture_spool_sync_post(ngx_http_capture_spool_t *sp)
 {
+    cap_error_t                         err;
     ngx_http_capture_spool_sync_ctx_t  *ctx;
-
-    if (sp->writer.fd == -1 || (!sp->writer.dirty && !sp->writer.dir_dirty))
-    {
-        return NGX_DECLINED;
-    }
 
     ctx = sp->task->ctx;
 
     ctx->err = 0;
     ctx->ms = 0;
-    ctx->dir = -1;
 
-    /* copies: the writer may close its segment before the thread is done */
+    /* the writer may close its segments before the thread is done */
 
-    ctx->fd = dup(sp->writer.fd);
-    if (ctx->fd == -1) {
+    if (cap_spool_sync_take(&sp->writer, &ctx->set, &err) != CAP_OK) {
         return NGX_DECLINED;
-    }
-
-    if (sp->writer.dir_dirty) {
-        ctx->dir = dup(sp->dir.fd);
-        if (ctx->dir == -1) {
-            (void) close(ctx->fd);
-            return NGX_DECLINED;
-        }
     }
 
     if (ngx_thread_task_post(sp->thread_pool, sp->task) != NGX_OK) {
-        (void) close(ctx->fd);
 
-        if (ctx->dir != -1) {
-            (void) close(ctx->dir);
+        /* synced here instead */
+
+        ctx->err = cap_spool_sync_run(&ctx->set);
+
+        if (ctx->err) {
+            ngx_log_error(NGX_LOG_ALERT, sp->log, ctx->err,
+                          "capture spool: fdatasync() of \"%*s\" failed",
+                          sp->writer.id.len, sp->writer.id.data);
         }
 
         return NGX_DECLINED;
     }
 
-    /* what is appended from now on is for the next sync */
-
-    sp->writer.dirty = 0;
-    sp->writer.dir_dirty = 0;
     sp->in_thread = 1;
 
     return NGX_OK;
@@ -1070,13 +1084,7 @@ ngx_http_capture_spool_sync_thread(void *data, ngx_log_t *log)
 
     (void) clock_gettime(CLOCK_MONOTONIC, &t0);
 
-    if (fdatasync(ctx->fd) == -1) {
-        ctx->err = errno;
-    }
-
-    if (ctx->dir != -1 && fsync(ctx->dir) == -1) {
-        ctx->err = errno;
-    }
+    ctx->err = cap_spool_sync_run(&ctx->set);
 
     (void) clock_gettime(CLOCK_MONOTONIC, &t1);
 
@@ -1095,12 +1103,6 @@ ngx_http_capture_spool_sync_done(ngx_event_t *ev)
     ctx = sp->task->ctx;
 
     sp->in_thread = 0;
-
-    (void) close(ctx->fd);
-
-    if (ctx->dir != -1) {
-        (void) close(ctx->dir);
-    }
 
     ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_SYNCS, 1);
     ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_SYNC_MS,
@@ -1132,6 +1134,7 @@ ngx_http_capture_spool_sync_done(ngx_event_t *ev)
 static void
 ngx_http_capture_spool_tick_handler(ngx_event_t *ev)
 {
+    ngx_uint_t                     syncing;
     cap_error_t                    err;
     ngx_queue_t                   *q, *next;
     ngx_connection_t              *c;
@@ -1141,15 +1144,22 @@ ngx_http_capture_spool_tick_handler(ngx_event_t *ev)
     c = ev->data;
     sp = c->data;
 
+    /* a sync still at it in a thread: the next tick */
+
+    syncing = 0;
+
+#if (NGX_THREADS)
+    syncing = sp->in_thread;
+#endif
+
     if (sp->conf->sync && sp->conf->sync != NGX_HTTP_CAPTURE_SPOOL_ALWAYS
-        && sp->writer.dirty
+        && !syncing && cap_spool_sync_pending(&sp->writer)
         && ngx_current_msec - sp->synced >= sp->conf->sync)
     {
         sp->synced = ngx_current_msec;
 
 #if (NGX_THREADS)
-        if (sp->task == NULL || sp->in_thread
-            || ngx_http_capture_spool_sync_post(sp) != NGX_OK)
+        if (sp->task == NULL || ngx_http_capture_spool_sync_post(sp) != NGX_OK)
 #endif
         {
             ngx_http_capture_spool_sync(sp);
@@ -1245,7 +1255,69 @@ ngx_http_capture_spool_flush(ngx_http_capture_spool_t *sp,
     k = cap_spool_removable(segs, k, cursors, n,
                             log->own ? sp->writer.seq : 0);
 
-    for (i = 0; i < k; i++) {
+    if (k) {
+        ngx_http_capture_spool_remove(sp, log, k);
+    }
+
+#if (NGX_THREADS)
+    if (sp->removing == log) {
+
+        /* released once its segments are gone */
+        return;
+    }
+#endif
+
+    if (!log->own && log->read_all && !busy) {
+        ngx_http_capture_spool_release(sp, log);
+    }
+}
+
+
+/*
+ * The first "n" segments of "log" go.  Removing a segment frees its
+ * page cache and waits on the file system's journal, milliseconds for
+ * 16 MB: in the thread pool when there is one, while the worker lives,
+ * one removal at a time (the next tick takes what is left).  "first"
+ * moves on at once, so that nothing else reads them meanwhile.
+ */
+
+static void
+ngx_http_capture_spool_remove(ngx_http_capture_spool_t *sp,
+    ngx_http_capture_spool_log_t *log, size_t n)
+{
+    size_t        i;
+    cap_error_t   err;
+
+#if (NGX_THREADS)
+    ngx_http_capture_spool_remove_ctx_t  *ctx;
+
+    /* in exit_process, the thread pool is already gone */
+
+    if (sp->remove && ngx_http_capture_spool_worker == sp) {
+
+        if (sp->removing) {
+            return;
+        }
+
+        ctx = sp->remove->ctx;
+
+        ctx->dir = &sp->dir;
+        ctx->first = log->first;
+        ctx->n = n;
+        ctx->removed = 0;
+        ctx->writer.data = ctx->writer_data;
+        ctx->writer.len = log->writer.len;
+        ngx_memcpy(ctx->writer_data, log->writer.data, log->writer.len);
+
+        if (ngx_thread_task_post(sp->thread_pool, sp->remove) == NGX_OK) {
+            sp->removing = log;
+            log->first += n;
+            return;
+        }
+    }
+#endif
+
+    for (i = 0; i < n; i++) {
         if (cap_spool_segment_remove(&sp->dir, &log->writer, log->first,
                                      &err)
             != CAP_OK)
@@ -1256,11 +1328,60 @@ ngx_http_capture_spool_flush(ngx_http_capture_spool_t *sp,
 
         log->first++;
     }
+}
 
-    if (!log->own && log->read_all && !busy) {
-        ngx_http_capture_spool_release(sp, log);
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_capture_spool_remove_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_capture_spool_remove_ctx_t *ctx = data;
+
+    while (ctx->removed < ctx->n) {
+        if (cap_spool_segment_remove(ctx->dir, &ctx->writer,
+                                     ctx->first + ctx->removed, &ctx->err)
+            != CAP_OK)
+        {
+            break;
+        }
+
+        ctx->removed++;
     }
 }
+
+
+/*
+ * A segment that could not go is tried again by the next tick; the
+ * directory is measured again, for max_size.
+ */
+
+static void
+ngx_http_capture_spool_remove_done(ngx_event_t *ev)
+{
+    cap_error_t                           err;
+    ngx_http_capture_spool_t             *sp;
+    ngx_http_capture_spool_log_t         *log;
+    ngx_http_capture_spool_remove_ctx_t  *ctx;
+
+    sp = ev->data;
+    ctx = sp->remove->ctx;
+    log = sp->removing;
+
+    sp->removing = NULL;
+
+    if (ctx->removed < ctx->n) {
+        ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &ctx->err);
+
+        log->first = ctx->first + ctx->removed;
+    }
+
+    if (cap_spool_usage(&sp->dir, &sp->usage, &err) == CAP_OK) {
+        ngx_http_capture_stat_spool_bytes(sp->usage);
+    }
+}
+
+#endif
 
 
 /* logs of processes that are gone: adopted, and delivered */
@@ -2063,6 +2184,19 @@ ngx_http_capture_spool_drop(ngx_http_capture_spool_t *sp, size_t need)
         if (sp->own.first == 0 || sp->own.first >= sp->writer.seq) {
             return NGX_DECLINED;
         }
+
+#if (NGX_THREADS)
+        if (sp->removing) {
+
+            /*
+             * delivered segments are going and still counted: no
+             * undelivered one is dropped for their space (a 503 now,
+             * room in a moment)
+             */
+
+            return NGX_DECLINED;
+        }
+#endif
 
         /* its events, for the counter and the line */
 

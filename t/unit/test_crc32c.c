@@ -1,7 +1,8 @@
 
 /*
  * Unit tests of cap_crc32c: the check value, RFC 3720's vectors (B.4),
- * a bit-at-a-time reference at every length and alignment, the same
+ * a bit-at-a-time reference at every length and alignment (and the
+ * tables for the longer inputs of the interleaved stripes), the same
  * CRC whatever the split of the input, and the residue of a message
  * followed by its CRC.  Prints the throughput (not checked).
  */
@@ -101,7 +102,9 @@ test_reference(void)
     int          bad;
     size_t       i, n, align;
     uint32_t     x;
-    cap_uchar_t  data[1100];
+    cap_uchar_t  data[6200];
+    size_t       edges[] = { 1535, 1536, 1537, 1543, 1544, 3071, 3072, 3073,
+                             4608, 4615, 6143, 6144, 6151 };
 
     x = 2463534242u;
 
@@ -142,6 +145,42 @@ test_reference(void)
     }
 
     ok(bad == 0, "and so do the tables alone");
+
+    /* inputs long enough for the interleaved stripes of SSE 4.2 */
+
+    bad = 0;
+
+    for (i = 0; i < sizeof(edges) / sizeof(edges[0]); i++) {
+        for (align = 0; align < 8; align++) {
+            n = edges[i];
+
+            if (cap_crc32c(0, data + align, n) != bitwise(data + align, n)) {
+                if (bad++ < 5) {
+                    printf("# %zu bytes at +%zu differ\n", n, align);
+                }
+            }
+        }
+    }
+
+    ok(bad == 0, "lengths at the edges of 1, 2 and 3 blocks of stripes "
+       "agree with the definition");
+
+    bad = 0;
+
+    for (align = 0; align < 8; align++) {
+        for (n = 1025; n <= 6144; n++) {
+            if (cap_crc32c(0, data + align, n)
+                != cap_crc32c_tables(0, data + align, n))
+            {
+                if (bad++ < 5) {
+                    printf("# %zu bytes at +%zu differ\n", n, align);
+                }
+            }
+        }
+    }
+
+    ok(bad == 0, "lengths 1025 to 6144 at 8 alignments agree with the "
+       "tables");
 }
 
 
@@ -151,7 +190,7 @@ test_splits(void)
     int          bad;
     size_t       i, cut, step;
     uint32_t     one, crc;
-    cap_uchar_t  data[333];
+    cap_uchar_t  data[3333];
 
     for (i = 0; i < sizeof(data); i++) {
         data[i] = (cap_uchar_t) (i * 7 + 3);

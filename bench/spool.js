@@ -57,7 +57,7 @@ const spoolCounters = ['records', 'events', 'rejected_requests', 'syncs',
                        'sync_ms', 'replayed_events', 'checksum_failures',
                        'torn_tails', 'fell_behind'];
 
-function schedstat(pid) {   // ns on a CPU, ns waiting for one
+function schedstat(pid) {   // of the main thread: ns on a CPU, waiting
     const [run, wait] = fs.readFileSync(`/proc/${pid}/schedstat`, 'utf8')
                           .trim().split(/\s+/).map(Number);
     return { run, wait };
@@ -208,8 +208,10 @@ async function measure(c, seconds) {
         events, rps: w.rps, p50: w.p50, p99: w.p99, drainMs: ms,
         us: (user + sys) * 1e6 / events,
         userUs: user * 1e6 / events, sysUs: sys * 1e6 / events,
-        busy: (c1.user + c1.sys - c0.user - c0.sys) / load,
+        busy: (s1.run - s0.run) / 1e9 / load,
         runq: (s1.wait - s0.wait) / 1e9 / load,
+        pool: Math.max(0, (c1.user + c1.sys - c0.user - c0.sys)
+                          - (s1.run - s0.run) / 1e9) / load,
         appended: c.spool ? perEvent(appended(seg0, seg2)) : 0,
         wchar: perEvent(io2.wchar - io0.wchar),
         dirtied: perEvent(io2.write_bytes - io0.write_bytes),
@@ -300,7 +302,8 @@ async function main() {
 
     console.log('');
     console.log('case    req/s, median (range)   p50 us  p99 us  ' +
-                'CPU us/event (range)   user   sys  busy  runq  other');
+                'CPU us/event (range)   user   sys  busy  runq  other' +
+                '  pool');
     for (const c of cases) {
         const a = res[c.name];
         console.log(`${c.name.padEnd(7)} ${cell(a, 0, m => m.rps).padEnd(23)} ` +
@@ -312,7 +315,8 @@ async function main() {
                     `${pct(median(a.map(m => m.busy))).padStart(5)} ` +
                     `${pct(median(a.map(m => m.runq))).padStart(5)} ` +
                     `${pct(median(a.map(m => 1 - m.busy - m.runq)))
-                       .padStart(6)}`);
+                       .padStart(6)} ` +
+                    `${pct(median(a.map(m => m.pool))).padStart(5)}`);
     }
 
     console.log('');
@@ -352,15 +356,18 @@ async function main() {
     }
     console.log('(every event delivered in every run, no 503; ratios are ' +
                 'medians over the rounds of the pairs measured in the same ' +
-                'round; busy: the worker\'s CPU time over the load\'s wall ' +
-                'time, runq: its time waiting for a CPU, other: the rest ' +
-                '(blocked in a system call, or idle); bytes per event: ' +
+                'round; CPU per event: the worker process\'s, its threads ' +
+                'included; busy: the time the worker\'s event loop was on ' +
+                'a CPU over the load\'s wall time, runq: its time waiting ' +
+                'for a CPU, other: the rest (blocked in a system call, or ' +
+                'idle), pool: the CPU time of its thread pool over the ' +
+                'wall time (fdatasync, removing segments); bytes per event: ' +
                 'appended to the segments, passed to write calls (wchar, ' +
                 'sockets included), page cache dirtied and dirty pages ' +
                 'dropped by the worker (/proc/PID/io write_bytes, ' +
                 'cancelled_write_bytes), written to the whole device ' +
                 '(anything on it); syncs/s from spool.syncs over the load, ' +
-                'ms/sync from spool.sync_ms (counted for sync=always only); ' +
+                'ms/sync from spool.sync_ms; ' +
                 'flushes/s: the device\'s; on disk: spool.bytes at the end ' +
                 'of the load)');
 

@@ -262,6 +262,7 @@ void ngx_http_capture_stat_error(ngx_http_capture_dest_t *dest,
 void ngx_http_capture_stat_spool(ngx_http_capture_spool_stat_t counter,
     ngx_int_t delta);
 void ngx_http_capture_stat_spool_bytes(uint64_t bytes);
+ngx_atomic_t *ngx_http_capture_stat_spool_appended(void);
 void ngx_http_capture_stat_oldest(ngx_http_capture_dest_t *dest,
     uint64_t since);
 char *ngx_http_capture_status(ngx_conf_t *cf, ngx_command_t *cmd,

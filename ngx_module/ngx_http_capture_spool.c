@@ -101,7 +101,16 @@ typedef struct {
     cap_spool_writer_t               writer;
     ngx_http_capture_spool_log_t     own;
     ngx_queue_t                      adopted;
+
+    /*
+     * max_size: the directory as last measured, plus what every worker
+     * appended since ("appended" is shared by the workers, and was
+     * "measured_at" just before the measure)
+     */
     uint64_t                         usage;     /* bytes of the directory */
+    ngx_atomic_t                    *appended;
+    ngx_atomic_uint_t                measured_at;
+    ngx_atomic_t                     appended_here;  /* no shared one */
 
     ngx_event_t                      tick;
     ngx_event_t                      scan;
@@ -196,6 +205,8 @@ static void ngx_http_capture_spool_release(ngx_http_capture_spool_t *sp,
 static ngx_int_t ngx_http_capture_spool_drop(ngx_http_capture_spool_t *sp,
     size_t need);
 static void ngx_http_capture_spool_ages(ngx_http_capture_spool_t *sp);
+static ngx_int_t ngx_http_capture_spool_measure(ngx_http_capture_spool_t *sp);
+static uint64_t ngx_http_capture_spool_used(ngx_http_capture_spool_t *sp);
 static ngx_uint_t ngx_http_capture_spool_stale(ngx_http_capture_spool_t *sp,
     cap_str_t *writer);
 static uint64_t ngx_http_capture_spool_now(void);
@@ -491,9 +502,13 @@ ngx_http_capture_spool_init_process(ngx_cycle_t *cycle,
         }
     }
 
-    if (cap_spool_usage(&sp->dir, &sp->usage, &err) != CAP_OK) {
-        ngx_http_capture_spool_error(cycle->log, NGX_LOG_ERR, &err);
+    sp->appended = ngx_http_capture_stat_spool_appended();
+
+    if (sp->appended == NULL) {
+        sp->appended = &sp->appended_here;
     }
+
+    (void) ngx_http_capture_spool_measure(sp);
 
     sp->dummy.fd = (ngx_socket_t) -1;
     sp->dummy.data = sp;
@@ -660,7 +675,8 @@ ngx_http_capture_spool_append(ngx_http_request_t *r,
         names[i].len = dest[i]->name.len;
     }
 
-    if (sp->usage + a->records->len > sp->conf->max_size
+    if (ngx_http_capture_spool_used(sp) + a->records->len
+        > sp->conf->max_size
         && (!sp->conf->drop_oldest
             || ngx_http_capture_spool_drop(sp, a->records->len) != NGX_OK))
     {
@@ -719,7 +735,9 @@ ngx_http_capture_spool_append(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    sp->usage += rec->end.offset - rec->start.offset;
+    (void) ngx_atomic_fetch_add(sp->appended,
+                                (ngx_atomic_int_t) (rec->end.offset
+                                                    - rec->start.offset));
 
     if (sp->own.first == 0) {
         sp->own.first = rec->start.seq;
@@ -1135,7 +1153,6 @@ static void
 ngx_http_capture_spool_tick_handler(ngx_event_t *ev)
 {
     ngx_uint_t                     syncing;
-    cap_error_t                    err;
     ngx_queue_t                   *q, *next;
     ngx_connection_t              *c;
     ngx_http_capture_spool_t      *sp;
@@ -1178,9 +1195,7 @@ ngx_http_capture_spool_tick_handler(ngx_event_t *ev)
         ngx_http_capture_spool_flush(sp, log);
     }
 
-    if (cap_spool_usage(&sp->dir, &sp->usage, &err) == CAP_OK) {
-        ngx_http_capture_stat_spool_bytes(sp->usage);
-    }
+    (void) ngx_http_capture_spool_measure(sp);
 
     ngx_http_capture_spool_ages(sp);
 
@@ -1359,7 +1374,6 @@ ngx_http_capture_spool_remove_thread(void *data, ngx_log_t *log)
 static void
 ngx_http_capture_spool_remove_done(ngx_event_t *ev)
 {
-    cap_error_t                           err;
     ngx_http_capture_spool_t             *sp;
     ngx_http_capture_spool_log_t         *log;
     ngx_http_capture_spool_remove_ctx_t  *ctx;
@@ -1376,9 +1390,7 @@ ngx_http_capture_spool_remove_done(ngx_event_t *ev)
         log->first = ctx->first + ctx->removed;
     }
 
-    if (cap_spool_usage(&sp->dir, &sp->usage, &err) == CAP_OK) {
-        ngx_http_capture_stat_spool_bytes(sp->usage);
-    }
+    (void) ngx_http_capture_spool_measure(sp);
 }
 
 #endif
@@ -2179,7 +2191,7 @@ ngx_http_capture_spool_drop(ngx_http_capture_spool_t *sp, size_t need)
     cap_spool_payload_t              pl;
     ngx_http_capture_spool_track_t  *t;
 
-    while (sp->usage + need > sp->conf->max_size) {
+    while (ngx_http_capture_spool_used(sp) + need > sp->conf->max_size) {
 
         if (sp->own.first == 0 || sp->own.first >= sp->writer.seq) {
             return NGX_DECLINED;
@@ -2277,13 +2289,48 @@ ngx_http_capture_spool_drop(ngx_http_capture_spool_t *sp, size_t need)
             }
         }
 
-        if (cap_spool_usage(&sp->dir, &sp->usage, &err) != CAP_OK) {
-            ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
+        if (ngx_http_capture_spool_measure(sp) != NGX_OK) {
             return NGX_DECLINED;
         }
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The directory measured, and the shared count of appended bytes read
+ * just before: what others append meanwhile may be counted twice (a
+ * 503 a moment early), never missed.
+ */
+
+static ngx_int_t
+ngx_http_capture_spool_measure(ngx_http_capture_spool_t *sp)
+{
+    uint64_t           usage;
+    cap_error_t        err;
+    ngx_atomic_uint_t  at;
+
+    at = *sp->appended;
+
+    if (cap_spool_usage(&sp->dir, &usage, &err) != CAP_OK) {
+        ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
+        return NGX_ERROR;
+    }
+
+    sp->usage = usage;
+    sp->measured_at = at;
+
+    ngx_http_capture_stat_spool_bytes(usage);
+
+    return NGX_OK;
+}
+
+
+static uint64_t
+ngx_http_capture_spool_used(ngx_http_capture_spool_t *sp)
+{
+    return sp->usage + (uint64_t) (*sp->appended - sp->measured_at);
 }
 
 

@@ -57,6 +57,7 @@ typedef struct {
     ngx_atomic_t                      rejected[CAP_E_LAST];
     ngx_atomic_t                      spool[NGX_HTTP_CAPTURE_SPOOL_STAT_LAST];
     ngx_atomic_t                      spool_bytes;   /* the last seen */
+    ngx_atomic_t                      spool_appended; /* by all workers */
 
     /* the master's alone: only the zone's init walks and extends it */
     ngx_queue_t                       dests;
@@ -708,6 +709,25 @@ ngx_http_capture_stat_spool_bytes(uint64_t bytes)
     }
 
     ctx->sh->spool_bytes = (ngx_atomic_uint_t) bytes;
+}
+
+
+/*
+ * The bytes every worker has appended to the spool, ever: each worker
+ * adds its own and measures the directory against it (max_size).
+ */
+
+ngx_atomic_t *
+ngx_http_capture_stat_spool_appended(void)
+{
+    ngx_http_capture_status_ctx_t  *ctx;
+
+    ctx = ngx_http_capture_status_ctx();
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    return &ctx->sh->spool_appended;
 }
 
 

@@ -25,8 +25,9 @@ plan skip_all => 'node is not installed'
 my $n = 0;
 
 sub conf {
-    my ($s, $spool) = @_;
+    my ($s, $spool, $dest) = @_;
     my $u = $s->url;
+    $dest //= '';
     return <<"EOF";
 capture_spool %%DIR%%/spool $spool;
 capture_drain_timeout 1s;
@@ -37,6 +38,7 @@ capture_destination ph {
     compression     off;
     flush_interval  50ms;
     retry_max_delay 500ms;
+    $dest
 }
 
 server {
@@ -303,6 +305,50 @@ sub {
     my $got = received($s);
     ok(wait_for(sub { $got = received($s); $got->{$sent[-1]} }, 5),
        'the newest among them');
+
+    $t->done;
+};
+
+subtest 'drop_oldest with a small queue: only the oldest on disk are lost' =>
+sub {
+    my $t = CaptureTest->new;
+    my $s = StandIn->new(dir => $t->dir);
+
+    # the queue holds 4 events: the rest waits on disk only
+    $t->write_conf(conf($s, 'max_size=16k segment_size=4k '
+                            . 'overflow=drop_oldest', 'queue_size 4;'));
+    $t->start;
+
+    $s->refuse;
+
+    my @sent;
+    for (1 .. 60) {
+        my $r = send_events($t, 2);
+        is($r->[0], 200, "request $_: 200") unless $r->[0] == 200;
+        push @sent, @{$r->[1]} if $r->[0] == 200;
+    }
+    is(scalar @sent, 120, 'every request answered 200');
+
+    my $st = status($t)->{spool};
+    my $dropped = $st->{dropped_events};
+    cmp_ok($dropped, '>', 0, "events dropped ($dropped), and counted");
+    cmp_ok($st->{fell_behind}, '>', 0, 'the destination fell behind on disk');
+
+    $s->accept;
+    my $got = {};
+    ok(wait_for(sub { $got = received($s); $got->{$sent[-1]} }, 15),
+       'the newest event is delivered');
+    sleep 0.5;
+    $got = received($s);
+
+    # lost: the oldest segments' events, but for the 4 the queue held
+    my @missing = grep { !$got->{$sent[$_]} } 0 .. $#sent;
+    cmp_ok(scalar @missing, '<=', $dropped, 'nothing lost beyond the count');
+    cmp_ok(scalar @missing, '>=', $dropped - 4,
+           'and the count is what was lost, but for what the queue held '
+           . '(' . scalar(@missing) . " missing, $dropped counted)");
+    is(scalar(grep { $_ >= $dropped + 4 } @missing), 0,
+       'the lost ones are among the oldest: every newer event is delivered');
 
     $t->done;
 };

@@ -247,17 +247,28 @@ async function trace(c) {
     p.kill('SIGINT');
     await new Promise(resolve => p.on('close', resolve));
 
-    const calls = new Map();
+    // a summary per thread, headed "name (tid), N events": the worker's
+    // own (its event loop) and the rest (its thread pool) apart
+    const loop = new Map(), pool = new Map();
+    let calls = loop;
     for (const line of fs.readFileSync(out, 'utf8').split('\n')) {
+        const h = line.match(/\((\d+)\), \d+ events/);
+        if (h) {
+            calls = Number(h[1]) === c.worker ? loop : pool;
+            continue;
+        }
         // name, calls, errors, total, min, avg, max (ms), stddev
         const x = line.match(
             /^\s+(\w+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s+[\d.]+\s+[\d.]+\s+([\d.]+)/);
         if (x && traced.includes(x[1])) {
-            calls.set(x[1], { calls: Number(x[2]), ms: Number(x[4]),
-                              max: Number(x[5]) });
+            const o = calls.get(x[1]) || { calls: 0, ms: 0, max: 0 };
+            o.calls += Number(x[2]);
+            o.ms += Number(x[4]);
+            o.max = Math.max(o.max, Number(x[5]));
+            calls.set(x[1], o);
         }
     }
-    return { m, calls };
+    return { m, loop, pool };
 }
 
 // the disk under the spool, alone: fdatasync after each append of one
@@ -413,7 +424,8 @@ async function main() {
 
     console.log('');
     console.log(`perf trace: one run of ${perfSecs}s per case, the ` +
-                'worker\'s calls of ' + traced.join(', ') + ' timed ' +
+                'worker\'s calls of ' + traced.join(', ') + ', in its ' +
+                'event loop and in its thread pool, timed ' +
                 '(wall time in the call, waiting for the disk or a CPU ' +
                 'included); per call, per event, and the share of the ' +
                 'load\'s wall time');
@@ -421,13 +433,14 @@ async function main() {
     for (const c of cases) {
         const t = await trace(c);
         const wall = perfSecs * 1000;
-        const parts = [...t.calls].filter(([, x]) => x.calls > 0).map(
+        const parts = calls => [...calls].filter(([, x]) => x.calls > 0).map(
             ([k, x]) => `${k} ${x.calls} calls, ` +
                 `${fmt(x.ms * 1000 / x.calls, 1)} us each (max ` +
                 `${fmt(x.max, 1)} ms), ${fmt(x.ms * 1000 / t.m.events, 2)} ` +
-                `us/event, ${pct(x.ms / wall)} of the time`);
-        console.log(`  ${c.name} (${fmt(t.m.rps, 0)} req/s): ` +
-                    (parts.join('; ') || 'none'));
+                `us/event, ${pct(x.ms / wall)} of the time`).join('; ');
+        console.log(`  ${c.name} (${fmt(t.m.rps, 0)} req/s): event loop: ` +
+                    (parts(t.loop) || 'none') + '; thread pool: ' +
+                    (parts(t.pool) || 'none'));
     }
 }
 

@@ -28,6 +28,7 @@
 /* results, besides CAP_OK and CAP_ERROR */
 #define CAP_SPOOL_END              1   /* no more records, for now */
 #define CAP_SPOOL_TORN             2   /* the file ends inside a record */
+#define CAP_SPOOL_AGAIN            3   /* flush what is staged first */
 #define CAP_SPOOL_FULL            -2   /* no space, quota or size limit */
 #define CAP_SPOOL_BUSY            -3   /* the log's owner is alive */
 #define CAP_SPOOL_NOENT           -4   /* no such file */
@@ -216,6 +217,22 @@ void cap_spool_dir_close(cap_spool_dir_t *dir);
  * the next sync's.  cap_spool_sync_pending() tells whether a sync has
  * anything to do.
  *
+ * cap_spool_stage() is cap_spool_append() in two steps: it frames the
+ * record into the writer's stage (conf.stage_size bytes, allocated by
+ * the open) and gives its positions as if it were written, and
+ * cap_spool_flush() writes everything staged with one write().  One
+ * large write costs the kernel less per byte than several small ones
+ * (the page cache takes it in larger folios).  A staged record is not
+ * in the file, for a reader or after a crash, until it is flushed.
+ * CAP_SPOOL_AGAIN: the record does not fit with what is staged (the
+ * stage is full, or the segment has reached its size): flush, then
+ * stage it again.  A record larger than the stage is written at once,
+ * as by cap_spool_append().  A flush that fails leaves nothing of what
+ * was staged (what was written is cut back, as for an append), and
+ * the positions it had given are never used: the next record starts a
+ * new segment, so that they are past that segment's end.
+ * cap_spool_append() flushes what is staged before it writes.
+ *
  * cap_spool_writer_close() syncs when conf.sync is set, closes the
  * segment and releases the lock: the log is then an orphan that any
  * process may adopt (and should, when it is not fully delivered).
@@ -228,6 +245,7 @@ typedef struct {
     uint64_t            segment_size;
     uint32_t            max_payload;
     unsigned            sync:1;
+    size_t              stage_size;     /* 0: no stage */
 } cap_spool_conf_t;
 
 
@@ -246,7 +264,11 @@ typedef struct {
     size_t              nleaving;
 
     uint64_t            seq;
-    uint64_t            offset;
+    uint64_t            offset;         /* written */
+
+    cap_uchar_t        *stage;
+    size_t              staged;         /* bytes after "offset" */
+    uint64_t            staged_records;
 
     uint64_t            bytes;          /* written, file headers too */
     uint64_t            records;
@@ -255,7 +277,7 @@ typedef struct {
 
     unsigned            dirty:1;        /* data since the last sync */
     unsigned            dir_dirty:1;    /* a new segment since then */
-    unsigned            broken:1;       /* an incomplete tail stayed */
+    unsigned            broken:1;       /* the next starts a segment */
 
     cap_uchar_t         id_data[CAP_SPOOL_NAME_MAX];
 } cap_spool_writer_t;
@@ -266,6 +288,10 @@ int cap_spool_writer_open(cap_spool_writer_t *w, cap_spool_dir_t *dir,
 int cap_spool_append(cap_spool_writer_t *w, const cap_str_t *parts,
     size_t nparts, cap_spool_pos_t *start, cap_spool_pos_t *end,
     cap_error_t *err);
+int cap_spool_stage(cap_spool_writer_t *w, const cap_str_t *parts,
+    size_t nparts, cap_spool_pos_t *start, cap_spool_pos_t *end,
+    cap_error_t *err);
+int cap_spool_flush(cap_spool_writer_t *w, cap_error_t *err);
 int cap_spool_sync(cap_spool_writer_t *w, cap_error_t *err);
 int cap_spool_writer_close(cap_spool_writer_t *w, cap_error_t *err);
 

@@ -1,12 +1,14 @@
 
 /*
  * The writer of a log: segment files of records, appended with one
- * writev() each, rotated by size, synced on demand.
+ * writev() each or staged and written together, rotated by size, synced
+ * on demand.
  */
 
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -19,6 +21,8 @@
 
 static int cap_spool_rotate(cap_spool_writer_t *w, cap_error_t *err);
 static int cap_spool_sync_left(cap_spool_writer_t *w, cap_error_t *err);
+static int cap_spool_payload_len(cap_spool_writer_t *w,
+    const cap_str_t *parts, size_t nparts, size_t *len, cap_error_t *err);
 static int cap_spool_writev(int fd, struct iovec *iov, int n,
     size_t *written);
 static int cap_spool_writer_error(cap_spool_writer_t *w, cap_error_t *err,
@@ -58,8 +62,17 @@ cap_spool_writer_open(cap_spool_writer_t *w, cap_spool_dir_t *dir,
     w->dir = dir;
     w->conf = *conf;
 
+    if (conf->stage_size) {
+        w->stage = malloc(conf->stage_size);
+        if (w->stage == NULL) {
+            return cap_error_set(err, CAP_E_NOMEM, "spool: out of memory");
+        }
+    }
+
     rc = cap_spool_adopt_try(dir, &w->id, &w->lock, err);
     if (rc != CAP_OK) {
+        free(w->stage);
+        w->stage = NULL;
         return rc;
     }
 
@@ -67,6 +80,8 @@ cap_spool_writer_open(cap_spool_writer_t *w, cap_spool_dir_t *dir,
     if (rc != CAP_OK) {
         cap_spool_unlock(dir, &w->id, w->lock, 0);
         w->lock = -1;
+        free(w->stage);
+        w->stage = NULL;
         return rc;
     }
 
@@ -85,21 +100,16 @@ cap_spool_append(cap_spool_writer_t *w, const cap_str_t *parts,
     cap_uchar_t   h[CAP_SPOOL_RECORD_HEADER];
     struct iovec  iov[CAP_SPOOL_PARTS_MAX + 1];
 
-    if (nparts > CAP_SPOOL_PARTS_MAX) {
-        return cap_error_set(err, CAP_E_UNAVAILABLE,
-                             "spool: a payload of %zu parts", nparts);
+    rc = cap_spool_payload_len(w, parts, nparts, &len, err);
+    if (rc != CAP_OK) {
+        return rc;
     }
 
-    len = 0;
-
-    for (i = 0; i < nparts; i++) {
-        if (parts[i].len > w->conf.max_payload - len) {
-            return cap_error_set(err, CAP_E_BODY_TOO_LARGE,
-                                 "spool: a record over the maximum payload "
-                                 "of %u bytes", w->conf.max_payload);
+    if (w->staged) {
+        rc = cap_spool_flush(w, err);
+        if (rc != CAP_OK) {
+            return rc;
         }
-
-        len += parts[i].len;
     }
 
     if (w->fd == -1 || w->broken || w->offset >= w->conf.segment_size) {
@@ -154,6 +164,112 @@ cap_spool_append(cap_spool_writer_t *w, const cap_str_t *parts,
 
     end->seq = w->seq;
     end->offset = w->offset;
+
+    return CAP_OK;
+}
+
+
+int
+cap_spool_stage(cap_spool_writer_t *w, const cap_str_t *parts,
+    size_t nparts, cap_spool_pos_t *start, cap_spool_pos_t *end,
+    cap_error_t *err)
+{
+    int           rc;
+    size_t        i, len, need;
+    uint32_t      crc;
+    cap_uchar_t  *p;
+
+    rc = cap_spool_payload_len(w, parts, nparts, &len, err);
+    if (rc != CAP_OK) {
+        return rc;
+    }
+
+    need = CAP_SPOOL_RECORD_HEADER + len;
+
+    if (w->staged
+        && (w->staged + need > w->conf.stage_size
+            || w->offset + w->staged >= w->conf.segment_size))
+    {
+        return CAP_SPOOL_AGAIN;
+    }
+
+    if (need > w->conf.stage_size) {
+        return cap_spool_append(w, parts, nparts, start, end, err);
+    }
+
+    if (w->fd == -1 || w->broken || w->offset >= w->conf.segment_size) {
+        rc = cap_spool_rotate(w, err);
+        if (rc != CAP_OK) {
+            w->full += (rc == CAP_SPOOL_FULL);
+            return rc;
+        }
+    }
+
+    p = w->stage + w->staged + CAP_SPOOL_RECORD_HEADER;
+    crc = 0;
+
+    for (i = 0; i < nparts; i++) {
+        crc = cap_crc32c(crc, parts[i].data, parts[i].len);
+        memcpy(p, parts[i].data, parts[i].len);
+        p += parts[i].len;
+    }
+
+    cap_spool_record_header(w->stage + w->staged, (uint32_t) len, crc);
+
+    start->seq = w->seq;
+    start->offset = w->offset + w->staged;
+
+    w->staged += need;
+    w->staged_records++;
+
+    end->seq = w->seq;
+    end->offset = w->offset + w->staged;
+
+    return CAP_OK;
+}
+
+
+int
+cap_spool_flush(cap_spool_writer_t *w, cap_error_t *err)
+{
+    int           e, rc;
+    size_t        written;
+    struct iovec  iov;
+
+    if (w->staged == 0) {
+        return CAP_OK;
+    }
+
+    iov.iov_base = w->stage;
+    iov.iov_len = w->staged;
+
+    e = cap_spool_writev(w->fd, &iov, 1, &written);
+
+    if (e != 0) {
+
+        /* the positions given are past what stays: a new segment next */
+
+        if (written && ftruncate(w->fd, (off_t) w->offset) == -1) {
+            /* the tail stays, torn, for readers to skip */
+        }
+
+        w->broken = 1;
+        w->staged = 0;
+        w->staged_records = 0;
+
+        rc = cap_spool_writer_error(w, err, "write", w->seq, e);
+        w->full += (rc == CAP_SPOOL_FULL);
+
+        return rc;
+    }
+
+    w->offset += w->staged;
+    w->bytes += w->staged;
+    w->records += w->staged_records;
+    w->dirty = 1;
+
+    w->staged = 0;
+    w->staged_records = 0;
 
     return CAP_OK;
 }
@@ -278,11 +394,14 @@ cap_spool_writer_close(cap_spool_writer_t *w, cap_error_t *err)
 {
     int  rc;
 
-    rc = CAP_OK;
+    rc = cap_spool_flush(w, err);
 
-    if (w->conf.sync) {
+    if (w->conf.sync && rc == CAP_OK) {
         rc = cap_spool_sync(w, err);
     }
+
+    free(w->stage);
+    w->stage = NULL;
 
     while (w->nleaving) {
         (void) close(w->leaving[--w->nleaving]);
@@ -388,6 +507,37 @@ cap_spool_rotate(cap_spool_writer_t *w, cap_error_t *err)
     w->dir_dirty = 1;
     w->segments++;
     w->bytes += CAP_SPOOL_FILE_HEADER;
+
+    return CAP_OK;
+}
+
+
+/* the payload's length, within the writer's maximum */
+
+static int
+cap_spool_payload_len(cap_spool_writer_t *w, const cap_str_t *parts,
+    size_t nparts, size_t *len, cap_error_t *err)
+{
+    size_t  i, n;
+
+    if (nparts > CAP_SPOOL_PARTS_MAX) {
+        return cap_error_set(err, CAP_E_UNAVAILABLE,
+                             "spool: a payload of %zu parts", nparts);
+    }
+
+    n = 0;
+
+    for (i = 0; i < nparts; i++) {
+        if (parts[i].len > w->conf.max_payload - n) {
+            return cap_error_set(err, CAP_E_BODY_TOO_LARGE,
+                                 "spool: a record over the maximum payload "
+                                 "of %u bytes", w->conf.max_payload);
+        }
+
+        n += parts[i].len;
+    }
+
+    *len = n;
 
     return CAP_OK;
 }

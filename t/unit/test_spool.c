@@ -3,7 +3,7 @@
  * Unit tests of the spool (src/spool/), in a directory under /tmp:
  * names and payloads; framing; round trips across rotations, with
  * their positions; the segments left for the next sync, and a sync in
- * two steps; following a segment being written; a tail torn at
+ * two steps; staged records and their flush; following a segment being written; a tail torn at
  * every length; a byte changed at every offset; garbage between
  * records; bad file headers; the maximum payload; cursors and their
  * torn slots; the owner lock against a live, an exited and a killed
@@ -69,6 +69,8 @@ static void subdir(const char *name, char *path, cap_spool_dir_t *dir);
 static size_t rec_text(size_t i, cap_uchar_t *buf);
 static int append_rec(cap_spool_writer_t *w, size_t i, cap_spool_pos_t *start,
     cap_spool_pos_t *end, cap_error_t *err);
+static int append_rec_staged(cap_spool_writer_t *w, size_t i,
+    cap_spool_pos_t *start, cap_spool_pos_t *end, cap_error_t *err);
 static int check_payload(cap_str_t *payload, size_t *idx);
 static int read_reader(cap_spool_reader_t *r, got_t *g);
 static void read_fd(int fd, const cap_str_t *writer, uint64_t seq, got_t *g);
@@ -81,6 +83,7 @@ static void test_payload(void);
 static void test_framing(void);
 static void test_roundtrip(void);
 static void test_leaving(void);
+static void test_stage(void);
 static void test_follow(void);
 static void test_torn(void);
 static void test_flips(void);
@@ -132,6 +135,7 @@ main(void)
     test_framing();
     test_roundtrip();
     test_leaving();
+    test_stage();
     test_follow();
     test_torn();
     test_flips();
@@ -263,6 +267,25 @@ append_rec(cap_spool_writer_t *w, size_t i, cap_spool_pos_t *start,
     parts[1].len = rec_text(i, text);
 
     return cap_spool_append(w, parts, 2, start, end, err);
+}
+
+
+static int
+append_rec_staged(cap_spool_writer_t *w, size_t i, cap_spool_pos_t *start,
+    cap_spool_pos_t *end, cap_error_t *err)
+{
+    size_t       nd;
+    cap_str_t    parts[2];
+    cap_uchar_t  names[256], text[1024];
+
+    nd = 1 + i % 3;
+
+    parts[0].data = names;
+    parts[0].len = cap_spool_names_write(names, dests, nd) - names;
+    parts[1].data = text;
+    parts[1].len = rec_text(i, text);
+
+    return cap_spool_stage(w, parts, 2, start, end, err);
 }
 
 
@@ -420,7 +443,7 @@ test_leaving(void)
     cap_error_t          err;
     cap_spool_dir_t      dir;
     cap_spool_pos_t      start, end;
-    cap_spool_conf_t     conf = { 16 * 1024, 64 * 1024, 1 };
+    cap_spool_conf_t     conf = { 16 * 1024, 64 * 1024, 1, 0 };
     cap_spool_writer_t   w;
     cap_spool_syncset_t  set;
     static got_t         g;
@@ -535,6 +558,171 @@ test_leaving(void)
 
 
 /*
+ * Staged records: given their positions at once, in the file only once
+ * flushed, all of a flush in one write; AGAIN when the stage is full
+ * or the segment has reached its size; a record larger than the stage
+ * written at once; a flush that fails leaves nothing and the next
+ * record starts a new segment.
+ */
+
+static void
+test_stage(void)
+{
+    int                 rc, bad, again, seen_big;
+    char                path[128], seg[CAP_SPOOL_FILE_NAME_LEN];
+    size_t              i, n, staged;
+    uint64_t            before, seq;
+    cap_str_t           part;
+    cap_uchar_t         big[9000];
+    cap_error_t         err;
+    struct rlimit       saved, lim;
+    cap_spool_dir_t     dir;
+    cap_spool_pos_t     start, end, prev;
+    cap_spool_conf_t    conf = { 16 * 1024, 64 * 1024, 0, 8 * 1024 };
+    cap_spool_writer_t  w;
+    static got_t        g;
+
+    subdir("stage", path, &dir);
+
+    rc = cap_spool_writer_open(&w, &dir, &w1, &conf, &err);
+    is_int(rc, CAP_OK, "a writer with a stage opens");
+
+    rc = append_rec(&w, 0, &start, &end, &err);
+    is_int(rc, CAP_OK, "an append");
+
+    /* staged: positions at once, the file unchanged until the flush */
+
+    cap_spool_segment_name(seg, &w1, 1);
+    before = file_size(&dir, seg);
+    prev = end;
+    bad = 0;
+    n = 1;
+
+    for (i = 1; i <= 3; i++) {
+        rc = append_rec_staged(&w, i, &start, &end, &err);
+        bad += (rc != CAP_OK || cap_spool_pos_cmp(&start, &prev) != 0);
+        prev = end;
+        n++;
+    }
+
+    is_int(bad, 0, "staged records follow each other");
+    ok(file_size(&dir, seg) == before && w.offset == before,
+       "and are not in the file yet");
+
+    staged = w.staged;
+
+    is_int(cap_spool_flush(&w, &err), CAP_OK, "a flush");
+    ok(file_size(&dir, seg) == before + staged
+       && w.offset == end.offset && w.staged == 0,
+       "writes them all, up to the last one's end");
+    is_int(cap_spool_flush(&w, &err), CAP_OK, "a flush of nothing");
+
+    /* many: AGAIN when the stage is full or the segment has its size */
+
+    again = 0;
+    seen_big = 0;
+    seq = w.seq;
+
+    memset(big, 'b', sizeof(big));
+
+    for (i = 4; i < 200; i++) {
+        if (i % 50 == 0) {
+
+            /* larger than the stage: written at once, after the rest */
+
+            part.data = big;
+            part.len = sizeof(big);
+
+            rc = cap_spool_stage(&w, &part, 1, &start, &end, &err);
+
+            if (rc == CAP_SPOOL_AGAIN) {
+                again++;
+                bad += (cap_spool_flush(&w, &err) != CAP_OK);
+                rc = cap_spool_stage(&w, &part, 1, &start, &end, &err);
+            }
+
+            bad += (rc != CAP_OK || w.staged != 0
+                    || w.offset != end.offset);
+            seen_big++;
+            continue;
+        }
+
+        rc = append_rec_staged(&w, i, &start, &end, &err);
+
+        if (rc == CAP_SPOOL_AGAIN) {
+            again++;
+            bad += (cap_spool_flush(&w, &err) != CAP_OK);
+            rc = append_rec_staged(&w, i, &start, &end, &err);
+        }
+
+        bad += (rc != CAP_OK || w.staged > conf.stage_size);
+        n++;
+    }
+
+    is_int(bad, 0, "records staged, flushed when AGAIN, and %d larger than "
+           "the stage written at once", seen_big);
+    ok(again >= 5 && w.seq > seq + 1, "AGAIN %d times, across %d segments",
+       again, (int) (w.seq - seq) + 1);
+
+    is_int(cap_spool_writer_close(&w, &err), CAP_OK,
+           "a close flushes what is staged");
+
+    read_log(&dir, &w1, &g);
+    ok(g.rc == CAP_SPOOL_END && g.corrupt == 0 && g.n == n
+       && g.bad == seen_big,
+       "the log reads back, every record whole, the large ones too "
+       "(%zu)", g.n);
+
+    /* a flush that fails */
+
+    subdir("stage_full", path, &dir);
+    cap_spool_writer_open(&w, &dir, &w1, &conf, &err);
+
+    for (i = 0; i < 3; i++) {
+        append_rec(&w, i, &start, &end, &err);
+    }
+
+    for (i = 3; i < 6; i++) {
+        rc = append_rec_staged(&w, i, &start, &end, &err);
+    }
+
+    signal(SIGXFSZ, SIG_IGN);
+    fflush(stdout);
+    getrlimit(RLIMIT_FSIZE, &saved);
+
+    before = w.offset;
+    seq = w.seq;
+    lim = saved;
+    lim.rlim_cur = before + 100;
+
+    setrlimit(RLIMIT_FSIZE, &lim);
+    rc = cap_spool_flush(&w, &err);
+    setrlimit(RLIMIT_FSIZE, &saved);
+
+    cap_spool_segment_name(seg, &w1, seq);
+    ok(rc == CAP_SPOOL_FULL && w.full == 1 && w.staged == 0
+       && w.offset == before && file_size(&dir, seg) == before,
+       "a flush over the file size limit is FULL, and leaves nothing");
+
+    rc = append_rec_staged(&w, 6, &start, &end, &err);
+    ok(rc == CAP_OK && start.seq == seq + 1
+       && start.offset == CAP_SPOOL_FILE_HEADER,
+       "the next record starts a new segment");
+    ok(end.offset > 0 && cap_spool_flush(&w, &err) == CAP_OK,
+       "and is flushed");
+
+    cap_spool_writer_close(&w, &err);
+
+    read_log(&dir, &w1, &g);
+    ok(g.n == 4 && g.corrupt == 0 && g.rc == CAP_SPOOL_END
+       && g.idx[3] == 6, "the log has the records written, nothing else");
+
+    signal(SIGXFSZ, SIG_DFL);
+    cap_spool_dir_close(&dir);
+}
+
+
+/*
  * A segment of "nrec" records, written by the writer in its own
  * directory, and read back into memory with its record boundaries.
  */
@@ -549,7 +737,7 @@ make_image(const char *name, size_t nrec, image_t *img)
     cap_error_t         err;
     cap_spool_dir_t     dir;
     cap_spool_pos_t     start, end;
-    cap_spool_conf_t    conf = { 1 << 30, 1 << 20, 0 };
+    cap_spool_conf_t    conf = { 1 << 30, 1 << 20, 0, 0 };
     cap_spool_writer_t  w;
 
     subdir(name, path, &dir);
@@ -781,7 +969,7 @@ test_roundtrip(void)
     cap_spool_dir_t     dir;
     cap_spool_pos_t     start, end, prev;
     cap_spool_list_t    list;
-    cap_spool_conf_t    conf = { 16 * 1024, 64 * 1024, 1 };
+    cap_spool_conf_t    conf = { 16 * 1024, 64 * 1024, 1, 0 };
     cap_spool_writer_t  w;
     static got_t        g;
     static cap_spool_pos_t  starts[MAXR], ends[MAXR];
@@ -933,7 +1121,7 @@ test_follow(void)
     cap_error_t         err;
     cap_spool_dir_t     dir;
     cap_spool_pos_t     start, end;
-    cap_spool_conf_t    conf = { 1 << 20, 1 << 20, 0 };
+    cap_spool_conf_t    conf = { 1 << 20, 1 << 20, 0, 0 };
     cap_spool_writer_t  w;
     cap_spool_reader_t  r;
     static got_t        g;
@@ -1398,7 +1586,7 @@ test_max_payload(void)
     cap_error_t         err;
     cap_spool_dir_t     dir;
     cap_spool_pos_t     start, end;
-    cap_spool_conf_t    conf = { 1 << 30, 1000, 0 };
+    cap_spool_conf_t    conf = { 1 << 30, 1000, 0, 0 };
     cap_spool_writer_t  w;
     cap_spool_reader_t  r;
     cap_spool_record_t  rec;
@@ -1598,7 +1786,7 @@ test_lock(void)
     cap_error_t         err;
     cap_spool_dir_t     dir;
     cap_spool_pos_t     start, end;
-    cap_spool_conf_t    conf = { 1 << 20, 1 << 20, 0 };
+    cap_spool_conf_t    conf = { 1 << 20, 1 << 20, 0, 0 };
     cap_spool_writer_t  w;
     static got_t        g;
 
@@ -1699,7 +1887,7 @@ test_list(void)
     cap_spool_pos_t     start, end;
     cap_spool_log_t    *log;
     cap_spool_list_t    list;
-    cap_spool_conf_t    conf = { 1000, 1 << 20, 0 };
+    cap_spool_conf_t    conf = { 1000, 1 << 20, 0, 0 };
     cap_spool_cursor_t  c;
     cap_spool_writer_t  w;
 
@@ -1839,7 +2027,7 @@ test_full(void)
     struct rlimit       saved, lim;
     cap_spool_dir_t     dir;
     cap_spool_pos_t     start, end;
-    cap_spool_conf_t    conf = { 1 << 20, 1 << 20, 0 };
+    cap_spool_conf_t    conf = { 1 << 20, 1 << 20, 0, 0 };
     cap_spool_writer_t  w;
     cap_spool_reader_t  r;
     static got_t        g;
@@ -1943,7 +2131,7 @@ test_speed(void)
     struct timespec     t0, t1;
     cap_spool_dir_t     dir;
     cap_spool_pos_t     start, end;
-    cap_spool_conf_t    conf = { 64 << 20, 1 << 20, 0 };
+    cap_spool_conf_t    conf = { 64 << 20, 1 << 20, 0, 0 };
     cap_spool_writer_t  w;
     cap_spool_reader_t  r;
     cap_spool_record_t  rec;

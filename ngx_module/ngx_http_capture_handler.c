@@ -366,7 +366,10 @@ ngx_http_capture_process(ngx_http_request_t *r)
 
     ctx->events = batch.nevents;
 
-    /* sync=always: answered once the records are on disk */
+    /*
+     * With the spool: answered once the records are written (all of a
+     * turn's together), and with sync=always once they are synced
+     */
 
     if (batch.nevents) {
         rc = ngx_http_capture_spool_wait(r);
@@ -381,6 +384,23 @@ ngx_http_capture_process(ngx_http_request_t *r)
     }
 
     return ngx_http_capture_answer_synced(r);
+}
+
+
+/*
+ * The answer to a request whose records could not be written after all
+ * (the spool's write failed): a 503, its events not counted as accepted.
+ */
+
+ngx_int_t
+ngx_http_capture_answer_refused(ngx_http_request_t *r, cap_error_t *err)
+{
+    ngx_http_capture_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_capture_module);
+    ctx->events = 0;
+
+    return ngx_http_capture_reject(r, err);
 }
 
 

@@ -171,6 +171,8 @@ typedef struct {
 
 ngx_int_t ngx_http_capture_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_capture_answer_synced(ngx_http_request_t *r);
+ngx_int_t ngx_http_capture_answer_refused(ngx_http_request_t *r,
+    cap_error_t *err);
 ngx_int_t ngx_http_capture_answer(ngx_http_request_t *r, ngx_uint_t status,
     ngx_str_t *type, u_char *body, size_t len);
 

@@ -17,10 +17,15 @@
  * behind by a moment only means events sent again after a crash, with
  * their uuids, which PostHog and Segment deduplicate.
  *
- * sync=always answers a request once its record is on disk: requests
- * of one turn of the event loop wait for one fdatasync together.  The
- * fdatasync runs in nginx's default thread pool, when nginx has them
- * (--with-threads), so that the event loop goes on meanwhile.
+ * The records of one turn of the event loop are written together: each
+ * request's is staged, and the requests are answered after one write of
+ * all of them, from a posted event at the end of the turn (a large
+ * write costs the kernel less per byte).  So an answered request's
+ * record is always in the file, and a worker killed before the write
+ * had answered none of them.  sync=always answers them once the record
+ * is on disk: requests of one turn wait for one fdatasync together.
+ * The fdatasync runs in nginx's default thread pool, when nginx has
+ * them (--with-threads), so that the event loop goes on meanwhile.
  */
 
 
@@ -33,6 +38,7 @@
 #define NGX_HTTP_CAPTURE_SPOOL_TICK     100       /* ms: cursors, removal */
 #define NGX_HTTP_CAPTURE_SPOOL_SCAN     1000      /* ms: orphan logs */
 #define NGX_HTTP_CAPTURE_SPOOL_BATCH    64        /* records a turn */
+#define NGX_HTTP_CAPTURE_SPOOL_STAGE    (256 * 1024)  /* one write, most */
 
 
 typedef struct ngx_http_capture_spool_log_s  ngx_http_capture_spool_log_t;
@@ -43,6 +49,8 @@ typedef struct ngx_http_capture_spool_log_s  ngx_http_capture_spool_log_t;
  * log, a destination whose queue was full is "behind": the records
  * stay on disk only, and it reads them back from "read" as its queue
  * makes room, until it reaches the end of the log and is live again.
+ * In an adopted log every destination reads it back so ("replay"),
+ * each at its own pace: one with a full queue holds up no other.
  */
 typedef struct {
     ngx_http_capture_dest_t         *dest;
@@ -59,6 +67,7 @@ typedef struct {
     unsigned                         open:1;
     unsigned                         dirty:1;
     unsigned                         behind:1;
+    unsigned                         replay:1;
 } ngx_http_capture_spool_track_t;
 
 
@@ -80,9 +89,8 @@ struct ngx_http_capture_spool_log_s {
     uint64_t                         first;     /* oldest segment left */
     uint64_t                         last;      /* of an adopted log */
 
-    cap_spool_reader_t               reader;
-    ngx_uint_t                       reading;   /* the reader is open */
-    cap_spool_pos_t                  next;      /* where replay resumes */
+    /* of an adopted log: the track that starts first counts damage */
+    ngx_http_capture_spool_track_t  *leader;
 
     unsigned                         own:1;
     unsigned                         read_all:1;
@@ -115,10 +123,12 @@ typedef struct {
     ngx_event_t                      tick;
     ngx_event_t                      scan;
     ngx_event_t                      replay;
+    ngx_event_t                      write;     /* posted: staged */
     ngx_event_t                      sync;      /* posted: sync=always */
     ngx_connection_t                 dummy;
 
-    ngx_array_t                      waiting;   /* ngx_http_request_t * */
+    ngx_array_t                      staged;    /* ngx_http_request_t * */
+    ngx_array_t                      waiting;   /* for the sync */
     ngx_msec_t                       synced;    /* sync=<time>: the last */
 
 #if (NGX_THREADS)
@@ -184,6 +194,8 @@ static void ngx_http_capture_spool_flush(ngx_http_capture_spool_t *sp,
 static void ngx_http_capture_spool_tick_handler(ngx_event_t *ev);
 static void ngx_http_capture_spool_scan_handler(ngx_event_t *ev);
 static void ngx_http_capture_spool_replay_handler(ngx_event_t *ev);
+static void ngx_http_capture_spool_write_handler(ngx_event_t *ev);
+static void ngx_http_capture_spool_write(ngx_http_capture_spool_t *sp);
 static void ngx_http_capture_spool_sync_handler(ngx_event_t *ev);
 static void ngx_http_capture_spool_sync(ngx_http_capture_spool_t *sp);
 static void ngx_http_capture_spool_answer(ngx_array_t *requests);
@@ -435,7 +447,10 @@ ngx_http_capture_spool_init_process(ngx_cycle_t *cycle,
 
     if (ngx_array_init(&sp->waiting, cycle->pool, 16,
                        sizeof(ngx_http_request_t *))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&sp->staged, cycle->pool, 16,
+                          sizeof(ngx_http_request_t *))
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -460,6 +475,7 @@ ngx_http_capture_spool_init_process(ngx_cycle_t *cycle,
     conf.segment_size = sp->conf->segment_size;
     conf.max_payload = CAP_SPOOL_PAYLOAD_LIMIT;
     conf.sync = (sp->conf->sync != 0);
+    conf.stage_size = NGX_HTTP_CAPTURE_SPOOL_STAGE;
 
     /* an id taken meanwhile (a sibling's scan) gives way to the next one */
 
@@ -548,11 +564,13 @@ ngx_http_capture_spool_init_process(ngx_cycle_t *cycle,
     sp->tick.handler = ngx_http_capture_spool_tick_handler;
     sp->scan.handler = ngx_http_capture_spool_scan_handler;
     sp->replay.handler = ngx_http_capture_spool_replay_handler;
+    sp->write.handler = ngx_http_capture_spool_write_handler;
     sp->sync.handler = ngx_http_capture_spool_sync_handler;
 
-    sp->tick.data = sp->scan.data = sp->replay.data = sp->sync.data
-        = &sp->dummy;
-    sp->tick.log = sp->scan.log = sp->replay.log = sp->sync.log = cycle->log;
+    sp->tick.data = sp->scan.data = sp->replay.data = sp->write.data
+        = sp->sync.data = &sp->dummy;
+    sp->tick.log = sp->scan.log = sp->replay.log = sp->write.log
+        = sp->sync.log = cycle->log;
 
     /* they only look for work: an exiting worker need not wait for them */
     sp->tick.cancelable = 1;
@@ -710,8 +728,17 @@ ngx_http_capture_spool_append(ngx_http_request_t *r,
     parts[1].data = a->records->data;
     parts[1].len = a->records->len;
 
-    rc = cap_spool_append(&sp->writer, parts, 2, &rec->start, &rec->end,
-                          err);
+    rc = cap_spool_stage(&sp->writer, parts, 2, &rec->start, &rec->end, err);
+
+    if (rc == CAP_SPOOL_AGAIN) {
+
+        /* the stage is full, or the segment: the requests staged go first */
+
+        ngx_http_capture_spool_write(sp);
+
+        rc = cap_spool_stage(&sp->writer, parts, 2, &rec->start, &rec->end,
+                             err);
+    }
 
     if (rc == CAP_SPOOL_FULL) {
         ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_FULL, 1);
@@ -933,7 +960,10 @@ ngx_http_capture_spool_sync(ngx_http_capture_spool_t *sp)
 }
 
 
-/* sync=always: the request is answered after the next fdatasync */
+/*
+ * A request whose record is staged is answered after the write at the
+ * end of the turn (and with sync=always, after the fdatasync).
+ */
 
 ngx_int_t
 ngx_http_capture_spool_wait(ngx_http_request_t *r)
@@ -943,11 +973,11 @@ ngx_http_capture_spool_wait(ngx_http_request_t *r)
 
     sp = ngx_http_capture_spool_worker;
 
-    if (sp == NULL || sp->conf->sync != NGX_HTTP_CAPTURE_SPOOL_ALWAYS) {
+    if (sp == NULL) {
         return NGX_DECLINED;
     }
 
-    rp = ngx_array_push(&sp->waiting);
+    rp = ngx_array_push(&sp->staged);
     if (rp == NULL) {
         return NGX_ERROR;
     }
@@ -955,11 +985,94 @@ ngx_http_capture_spool_wait(ngx_http_request_t *r)
     *rp = r;
     r->main->count++;
 
-    if (!sp->sync.posted) {
-        ngx_post_event(&sp->sync, &ngx_posted_events);
+    if (!sp->write.posted) {
+        ngx_post_event(&sp->write, &ngx_posted_events);
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_capture_spool_write_handler(ngx_event_t *ev)
+{
+    ngx_connection_t          *c;
+    ngx_http_capture_spool_t  *sp;
+
+    c = ev->data;
+    sp = c->data;
+
+    ngx_http_capture_spool_write(sp);
+}
+
+
+/*
+ * What is staged is written; its requests are answered, or wait for the
+ * sync.  A write that fails answers them 503 (the clients retry them;
+ * their events, already queued, may then come twice, with their uuids).
+ */
+
+static void
+ngx_http_capture_spool_write(ngx_http_capture_spool_t *sp)
+{
+    ngx_uint_t            i, n;
+    cap_error_t           err;
+    ngx_http_request_t  **rp, **wp, *chunk[64];
+
+    if (cap_spool_flush(&sp->writer, &err) != CAP_OK) {
+        ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
+        ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_FULL,
+                                    (ngx_int_t) sp->staged.nelts);
+
+        cap_error_set(&err, CAP_E_UNAVAILABLE,
+                      "transient error, please retry: the spool could not "
+                      "be written");
+
+        /* finalizing may bring new requests: the list is taken as it is */
+
+        while (sp->staged.nelts) {
+            n = ngx_min(sp->staged.nelts, 64);
+            rp = sp->staged.elts;
+
+            ngx_memcpy(chunk, rp, n * sizeof(ngx_http_request_t *));
+            ngx_memmove(rp, rp + n,
+                        (sp->staged.nelts - n) * sizeof(ngx_http_request_t *));
+            sp->staged.nelts -= n;
+
+            for (i = 0; i < n; i++) {
+                ngx_http_finalize_request(chunk[i],
+                               ngx_http_capture_answer_refused(chunk[i], &err));
+            }
+        }
+
+        return;
+    }
+
+    if (sp->conf->sync != NGX_HTTP_CAPTURE_SPOOL_ALWAYS) {
+        ngx_http_capture_spool_answer(&sp->staged);
+        return;
+    }
+
+    /* sync=always: on to the next fdatasync */
+
+    rp = sp->staged.elts;
+
+    for (i = 0; i < sp->staged.nelts; i++) {
+        wp = ngx_array_push(&sp->waiting);
+
+        if (wp == NULL) {
+            ngx_http_finalize_request(rp[i], NGX_HTTP_INTERNAL_SERVER_ERROR);
+            continue;
+        }
+
+        *wp = rp[i];
+    }
+
+    sp->staged.nelts = 0;
+
+    if (sp->waiting.nelts && !sp->sync.posted) {
+        ngx_post_event(&sp->sync, &ngx_posted_events);
+    }
 }
 
 
@@ -1401,19 +1514,20 @@ ngx_http_capture_spool_remove_done(ngx_event_t *ev)
 static void
 ngx_http_capture_spool_scan_handler(ngx_event_t *ev)
 {
-    int                            fd;
-    size_t                         i;
-    ngx_int_t                      rc;
-    ngx_uint_t                     k;
-    cap_pool_t                     pool;
-    ngx_pool_t                    *p;
-    cap_error_t                    err;
-    ngx_queue_t                   *q;
-    cap_spool_log_t               *l;
-    ngx_connection_t              *c;
-    cap_spool_list_t               list;
-    ngx_http_capture_spool_t      *sp;
-    ngx_http_capture_spool_log_t  *log;
+    int                              fd;
+    size_t                           i;
+    ngx_int_t                        rc;
+    ngx_uint_t                       k;
+    cap_pool_t                       pool;
+    ngx_pool_t                      *p;
+    cap_error_t                      err;
+    ngx_queue_t                     *q;
+    cap_spool_log_t                 *l;
+    ngx_connection_t                *c;
+    cap_spool_list_t                 list;
+    ngx_http_capture_spool_t        *sp;
+    ngx_http_capture_spool_log_t    *log;
+    ngx_http_capture_spool_track_t  *t;
 
     c = ev->data;
     sp = c->data;
@@ -1505,33 +1619,34 @@ ngx_http_capture_spool_scan_handler(ngx_event_t *ev)
         log->first = l->nsegs ? l->segs[0].seq : 0;
         log->last = l->nsegs ? l->segs[l->nsegs - 1].seq : 0;
 
-        /* where replay starts: the earliest cursor of a destination */
+        /* each destination replays from its cursor */
 
-        log->next.seq = (uint64_t) -1;
-        log->next.offset = 0;
+        for (k = 0; l->nsegs && k < log->ntracks; k++) {
+            t = &log->tracks[k];
 
-        for (k = 0; k < log->ntracks; k++) {
-            if (log->tracks[k].dest == NULL) {
+            if (t->dest == NULL) {
                 continue;
             }
 
-            if (ngx_http_capture_spool_track_open(sp, &log->tracks[k])
-                != NGX_OK)
+            (void) ngx_http_capture_spool_track_open(sp, t);
+
+            t->read = t->done;
+
+            if (t->read.seq < log->first) {
+                t->read.seq = log->first;
+                t->read.offset = 0;
+            }
+
+            t->replay = 1;
+
+            if (log->leader == NULL
+                || cap_spool_pos_cmp(&t->read, &log->leader->read) < 0)
             {
-                continue;
-            }
-
-            if (cap_spool_pos_cmp(&log->tracks[k].done, &log->next) < 0) {
-                log->next = log->tracks[k].done;
+                log->leader = t;
             }
         }
 
-        if (log->next.seq < log->first) {
-            log->next.seq = log->first;
-            log->next.offset = 0;
-        }
-
-        if (l->nsegs == 0 || log->next.seq == (uint64_t) -1) {
+        if (log->leader == NULL) {
             log->read_all = 1;
         }
 
@@ -1627,7 +1742,7 @@ ngx_http_capture_spool_behind(ngx_http_capture_dest_t *dest)
 
     t->behind = 1;
     t->read.seq = sp->writer.seq;
-    t->read.offset = sp->writer.offset;
+    t->read.offset = sp->writer.offset + sp->writer.staged;
     t->since = ngx_http_capture_spool_now();
 
     ngx_http_capture_stat_spool(NGX_HTTP_CAPTURE_SPOOL_STAT_BEHIND, 1);
@@ -1653,6 +1768,12 @@ static ngx_int_t
 ngx_http_capture_spool_catch_up(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_track_t *t)
 {
+    /* what is staged is not in the file yet: the end is after it */
+
+    if (sp->writer.staged) {
+        ngx_http_capture_spool_write(sp);
+    }
+
     if (t->read.seq == 0) {
         t->read.seq = sp->writer.seq;
         t->read.offset = 0;
@@ -1675,16 +1796,36 @@ ngx_http_capture_spool_catch_up(ngx_http_capture_spool_t *sp,
 }
 
 
-/* an adopted log is read on from "next" for all its destinations */
+/* an adopted log is read on by each destination, from where it is */
 
 static ngx_int_t
 ngx_http_capture_spool_replay(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_log_t *log)
 {
-    if (ngx_http_capture_spool_read_on(sp, log, &log->reader, &log->reading,
-                                       &log->next, NULL)
-        != NGX_DONE)
-    {
+    ngx_uint_t                       i, left;
+    ngx_http_capture_spool_track_t  *t;
+
+    left = 0;
+
+    for (i = 0; i < log->ntracks; i++) {
+        t = &log->tracks[i];
+
+        if (t->dest == NULL || !t->replay) {
+            continue;
+        }
+
+        if (ngx_http_capture_spool_read_on(sp, log, &t->reader, &t->reading,
+                                           &t->read, t)
+            == NGX_DONE)
+        {
+            t->replay = 0;
+            continue;
+        }
+
+        left++;
+    }
+
+    if (left) {
         return NGX_AGAIN;
     }
 
@@ -1765,7 +1906,9 @@ ngx_http_capture_spool_read_on(ngx_http_capture_spool_t *sp,
             return NGX_AGAIN;
         }
 
-        if (!log->own) {
+        /* damage of a log that is gone is counted once, by its leader */
+
+        if (!log->own && only == log->leader) {
             ngx_http_capture_spool_damage(sp, log, r, rc);
         }
 
@@ -1952,11 +2095,6 @@ ngx_http_capture_spool_release(ngx_http_capture_spool_t *sp,
     cap_spool_list_t                 list;
     ngx_http_capture_spool_track_t  *t;
 
-    if (log->reading) {
-        cap_spool_reader_close(&log->reader);
-        log->reading = 0;
-    }
-
     while (log->first && log->first <= log->last) {
         if (cap_spool_segment_remove(&sp->dir, &log->writer, log->first,
                                      &err)
@@ -1970,6 +2108,11 @@ ngx_http_capture_spool_release(ngx_http_capture_spool_t *sp,
 
     for (i = 0; i < log->ntracks; i++) {
         t = &log->tracks[i];
+
+        if (t->reading) {
+            cap_spool_reader_close(&t->reader);
+            t->reading = 0;
+        }
 
         if (t->open) {
             cap_spool_cursor_close(&t->cursor);
@@ -2072,6 +2215,10 @@ ngx_http_capture_spool_exit_process(void)
         ngx_del_timer(&sp->replay);
     }
 
+    if (sp->write.posted) {
+        ngx_delete_posted_event(&sp->write);
+    }
+
     if (sp->sync.posted) {
         ngx_delete_posted_event(&sp->sync);
     }
@@ -2112,13 +2259,15 @@ ngx_http_capture_spool_exit_process(void)
             ngx_queue_remove(q);
 
             for (i = 0; i < log->ntracks; i++) {
-                if (log->tracks[i].open) {
-                    cap_spool_cursor_close(&log->tracks[i].cursor);
-                }
-            }
+                t = &log->tracks[i];
 
-            if (log->reading) {
-                cap_spool_reader_close(&log->reader);
+                if (t->open) {
+                    cap_spool_cursor_close(&t->cursor);
+                }
+
+                if (t->reading) {
+                    cap_spool_reader_close(&t->reader);
+                }
             }
 
             cap_spool_unlock(&sp->dir, &log->writer, log->lock, 0);

@@ -157,6 +157,69 @@ subtest 'quit with the destination down; the next start delivers' => sub {
     $t->done;
 };
 
+subtest 'an adopted log: a destination still down holds up no other' => sub {
+    my $t = CaptureTest->new;
+    my $up = StandIn->new(dir => $t->dir);
+    my $down = StandIn->new(dir => $t->dir);
+    my ($u1, $u2) = ($up->url, $down->url);
+
+    # queues of 8 events: the one still down fills its queue at once
+    $t->write_conf(<<"EOF");
+capture_spool %%DIR%%/spool sync=100ms;
+capture_drain_timeout 1s;
+
+capture_destination up {
+    type posthog; url $u1; compression off; flush_interval 50ms;
+    retry_max_delay 500ms; queue_size 8;
+}
+capture_destination down {
+    type posthog; url $u2; compression off; flush_interval 50ms;
+    retry_max_delay 500ms; queue_size 8;
+}
+
+server {
+    listen 127.0.0.1:%%PORT%%;
+    location /ingest/ { capture up down; }
+    location /status  { capture_status; }
+}
+EOF
+    $t->start;
+
+    $up->refuse;
+    $down->refuse;
+
+    my @sent;
+    for (1 .. 10) {
+        my $r = send_events($t, 5);
+        is($r->[0], 200, "request $_: 200") unless $r->[0] == 200;
+        push @sent, @{$r->[1]};
+    }
+    is(scalar @sent, 50, 'fifty events accepted with both down');
+
+    $t->stop;
+    $t->start;
+    $up->accept;
+
+    ok(wait_for(sub { my $g = received($up); !grep { !$g->{$_} } @sent }, 15),
+       'the destination that is back gets every event of the adopted log')
+        or diag(scalar(keys %{received($up)}) . ' of 50');
+    like($t->error_log, qr/adopted the log/, 'the log was adopted');
+
+    my $g = received($down);
+    cmp_ok(scalar(grep { $g->{$_} } @sent), '<', 50,
+           'while the other, still down, has not had them all');
+
+    $down->accept;
+    ok(wait_for(sub { my $g = received($down); !grep { !$g->{$_} } @sent },
+                15), 'which it delivers once back');
+    ok(wait_for(sub { $t->error_log =~ /the log "[^"]+" is delivered/ }, 5),
+       'and the log is released');
+    my $got = received($up);
+    is(scalar(grep { $got->{$_} > 1 } @sent), 0, 'none twice');
+
+    $t->done;
+};
+
 subtest 'kill -9 of a worker, sync=always: nothing answered 200 lost' => sub {
     my $t = CaptureTest->new;
     my $s = StandIn->new(dir => $t->dir);

@@ -224,8 +224,9 @@ for my $case ([r400 => 400, '{"type":"validation_error","detail":"Invalid payloa
     my @gaps = map { ($reqs->[$_]{t_ms} - $reqs->[$_ - 1]{t_answer_ms}) / 1000 } 1 .. $#$reqs;
     cmp_ok($gaps[0], '<=', 0.25, sprintf('rback: the first retry within 0.25 s (%.3f)', $gaps[0]));
     cmp_ok($gaps[0], '>=', 0, 'rback: and not before the answer');
-    my @over = grep { $_ > 0.45 + 0.1 } @gaps;
-    ok(!@over, 'rback: no two attempts more than 0.45 s (+0.1 s slack) apart: '
+    # the slack above is for a loaded machine (timers fire late, never early)
+    my @over = grep { $_ > 0.45 + 0.25 } @gaps;
+    ok(!@over, 'rback: no two attempts more than 0.45 s (+0.25 s slack) apart: '
         . join(' ', map { sprintf '%.3f', $_ } @gaps));
 
     # the delays drawn, as logged: in [0, 200] for attempt 1, [0, 400] after
@@ -239,7 +240,7 @@ for my $case ([r400 => 400, '{"type":"validation_error","detail":"Invalid payloa
         . join(' ', map { $_->[1] } @delays));
     for my $i (0 .. $#delays) {
         my $gap_ms = $gaps[$i] * 1000;
-        ok($gap_ms >= $delays[$i][1] - 5 && $gap_ms <= $delays[$i][1] + 100,
+        ok($gap_ms >= $delays[$i][1] - 5 && $gap_ms <= $delays[$i][1] + 250,
            sprintf('rback: attempt %d came %.0f ms after the answer, as logged (%d ms)',
                    $i + 2, $gap_ms, $delays[$i][1]));
     }

@@ -84,6 +84,7 @@ static void test_framing(void);
 static void test_roundtrip(void);
 static void test_leaving(void);
 static void test_stage(void);
+static void test_stage_random(void);
 static void test_follow(void);
 static void test_torn(void);
 static void test_flips(void);
@@ -136,6 +137,7 @@ main(void)
     test_roundtrip();
     test_leaving();
     test_stage();
+    test_stage_random();
     test_follow();
     test_torn();
     test_flips();
@@ -719,6 +721,165 @@ test_stage(void)
 
     signal(SIGXFSZ, SIG_DFL);
     cap_spool_dir_close(&dir);
+}
+
+
+/*
+ * Random runs of appends, stages and flushes, with random segment and
+ * stage sizes: each record goes right after the one before, or starts
+ * the next segment once that one has its size; every record reads back
+ * where its positions said, with its payload, in order, and nothing
+ * else is in the log.
+ */
+
+#define RUNS     60
+#define RECS     300
+
+static void
+test_stage_random(void)
+{
+    int                  rc, bad, again;
+    char                 path[128], name[32];
+    size_t               run, i, k, len, nrec, got;
+    uint32_t             x;
+    cap_str_t            part;
+    cap_error_t          err;
+    cap_spool_dir_t      dir;
+    cap_spool_conf_t     conf;
+    cap_spool_list_t     list;
+    cap_spool_reader_t   r;
+    cap_spool_record_t   rec;
+    cap_spool_writer_t   w;
+    static cap_uchar_t   data[RECS][5000];
+    static size_t        lens[RECS];
+    static cap_spool_pos_t  starts[RECS], ends[RECS];
+
+    x = 88172645u;
+    bad = 0;
+    again = 0;
+
+#define RND()  (x ^= x << 13, x ^= x >> 17, x ^= x << 5, x)
+
+    for (run = 0; run < RUNS; run++) {
+        snprintf(name, sizeof(name), "random%zu", run);
+        subdir(name, path, &dir);
+
+        conf.segment_size = 4096 + RND() % (60 * 1024);
+        conf.max_payload = 64 * 1024;
+        conf.sync = 0;
+        conf.stage_size = (RND() % 4 == 0) ? 0 : RND() % (32 * 1024);
+
+        if (cap_spool_writer_open(&w, &dir, &w1, &conf, &err) != CAP_OK) {
+            bad++;
+            cap_spool_dir_close(&dir);
+            continue;
+        }
+
+        for (i = 0; i < RECS; i++) {
+            len = RND() % 5000;
+
+            for (k = 0; k < len; k++) {
+                data[i][k] = (cap_uchar_t) RND();
+            }
+
+            lens[i] = len;
+            part.data = data[i];
+            part.len = len;
+
+            switch (RND() % 8) {
+
+            case 0:
+                rc = cap_spool_append(&w, &part, 1, &starts[i], &ends[i],
+                                      &err);
+                break;
+
+            default:
+                rc = cap_spool_stage(&w, &part, 1, &starts[i], &ends[i],
+                                     &err);
+
+                if (rc == CAP_SPOOL_AGAIN) {
+                    again++;
+                    bad += (cap_spool_flush(&w, &err) != CAP_OK);
+                    rc = cap_spool_stage(&w, &part, 1, &starts[i], &ends[i],
+                                         &err);
+                }
+            }
+
+            bad += (rc != CAP_OK);
+
+            /* right after the one before, or a new segment after its size */
+
+            if (i > 0 && starts[i].seq == ends[i - 1].seq) {
+                bad += (starts[i].offset != ends[i - 1].offset
+                        || ends[i - 1].offset >= conf.segment_size);
+
+            } else if (i > 0) {
+                bad += (starts[i].seq != ends[i - 1].seq + 1
+                        || starts[i].offset != CAP_SPOOL_FILE_HEADER
+                        || ends[i - 1].offset < conf.segment_size);
+            }
+
+            if (RND() % 5 == 0) {
+                bad += (cap_spool_flush(&w, &err) != CAP_OK);
+            }
+        }
+
+        bad += (cap_spool_writer_close(&w, &err) != CAP_OK);
+
+        /* read it all back, in order */
+
+        nrec = 0;
+        got = 0;
+
+        if (cap_spool_list(&dir, &w1, &arena, &list, &err) != CAP_OK
+            || list.nlogs != 1)
+        {
+            bad++;
+            cap_spool_dir_close(&dir);
+            continue;
+        }
+
+        for (k = 0; k < list.logs[0].nsegs; k++) {
+            if (cap_spool_reader_open(&r, &dir, &w1, list.logs[0].segs[k].seq,
+                                      0, 64 * 1024, &heap, &err)
+                != CAP_OK)
+            {
+                bad++;
+                break;
+            }
+
+            while ((rc = cap_spool_read(&r, &rec, &err)) == CAP_OK) {
+                got++;
+
+                if (nrec < RECS
+                    && (cap_spool_pos_cmp(&rec.start, &starts[nrec]) != 0
+                        || cap_spool_pos_cmp(&rec.end, &ends[nrec]) != 0
+                        || rec.payload.len != lens[nrec]
+                        || memcmp(rec.payload.data, data[nrec],
+                                  lens[nrec]) != 0))
+                {
+                    bad++;
+                }
+
+                nrec++;
+            }
+
+            bad += (rc != CAP_SPOOL_END || r.corrupt != 0);
+            cap_spool_reader_close(&r);
+        }
+
+        bad += (got != RECS);
+
+        cap_spool_dir_close(&dir);
+        arena_reset();
+    }
+
+#undef RND
+
+    is_int(bad, 0, "%d random runs of %d records appended, staged and "
+           "flushed: each read back at its positions, whole, in order",
+           RUNS, RECS);
+    ok(again > 100, "AGAIN %d times among them", again);
 }
 
 

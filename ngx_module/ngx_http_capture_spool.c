@@ -1015,6 +1015,7 @@ ngx_http_capture_spool_write_handler(ngx_event_t *ev)
 static void
 ngx_http_capture_spool_write(ngx_http_capture_spool_t *sp)
 {
+    ngx_int_t             rc;
     ngx_uint_t            i, n;
     cap_error_t           err;
     ngx_http_request_t  **rp, **wp, *chunk[64];
@@ -1040,8 +1041,8 @@ ngx_http_capture_spool_write(ngx_http_capture_spool_t *sp)
             sp->staged.nelts -= n;
 
             for (i = 0; i < n; i++) {
-                ngx_http_finalize_request(chunk[i],
-                               ngx_http_capture_answer_refused(chunk[i], &err));
+                rc = ngx_http_capture_answer_refused(chunk[i], &err);
+                ngx_http_finalize_request(chunk[i], rc);
             }
         }
 

@@ -3,8 +3,9 @@
  * Unit tests of the spool (src/spool/), in a directory under /tmp:
  * names and payloads; framing; round trips across rotations, with
  * their positions; the segments left for the next sync, and a sync in
- * two steps; staged records and their flush; following a segment being written; a tail torn at
- * every length; a byte changed at every offset; garbage between
+ * two steps; staged records and their flush, and random runs of them;
+ * following a segment being written; a tail torn at every length; a
+ * byte changed at every offset; garbage between
  * records; bad file headers; the maximum payload; cursors and their
  * torn slots; the owner lock against a live, an exited and a killed
  * process; listing, removal and the removal rule; a full disk (a file

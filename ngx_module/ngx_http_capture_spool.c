@@ -1329,6 +1329,7 @@ ngx_http_capture_spool_flush(ngx_http_capture_spool_t *sp,
     ngx_http_capture_spool_log_t *log)
 {
     size_t                           n, k;
+    uint64_t                         current;
     ngx_uint_t                       i, busy;
     cap_error_t                      err;
     cap_spool_seg_t                  segs[64];
@@ -1378,11 +1379,24 @@ ngx_http_capture_spool_flush(ngx_http_capture_spool_t *sp,
     /*
      * A segment's size is not needed: a cursor in a later segment has
      * passed it, and a cursor inside it has not (its end is unknown
-     * here); the live writer's current segment never goes.
+     * here); the segment the writer appends to never goes.  One it can
+     * no longer append to (a write failed, or a new segment could not
+     * be made: a full disk) has its size known, and goes once passed,
+     * or a disk filled by it would stay full.
      */
 
-    k = cap_spool_removable(segs, k, cursors, n,
-                            log->own ? sp->writer.seq : 0);
+    current = 0;
+
+    if (log->own && k && segs[k - 1].seq == sp->writer.seq) {
+        if (cap_spool_writer_live(&sp->writer)) {
+            current = sp->writer.seq;
+
+        } else {
+            segs[k - 1].size = sp->writer.offset;
+        }
+    }
+
+    k = cap_spool_removable(segs, k, cursors, n, current);
 
     if (k) {
         ngx_http_capture_spool_remove(sp, log, k);

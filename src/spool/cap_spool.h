@@ -239,7 +239,10 @@ void cap_spool_dir_close(cap_spool_dir_t *dir);
  *
  * "seq" is the current segment, the one that must not be removed while
  * the writer lives (before the first append: the highest seq this id
- * already has in the directory, normally 0).
+ * already has in the directory, normally 0).  cap_spool_writer_live()
+ * is 0 when the writer will not append to it again (it is closed, or a
+ * write failed: the next record starts a new segment); it is then
+ * "offset" bytes long, and may go once every cursor has passed it.
  */
 typedef struct {
     uint64_t            segment_size;
@@ -303,6 +306,7 @@ typedef struct {
 } cap_spool_syncset_t;
 
 
+int cap_spool_writer_live(const cap_spool_writer_t *w);
 int cap_spool_sync_pending(const cap_spool_writer_t *w);
 int cap_spool_sync_take(cap_spool_writer_t *w, cap_spool_syncset_t *s,
     cap_error_t *err);

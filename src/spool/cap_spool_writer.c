@@ -305,6 +305,13 @@ cap_spool_sync(cap_spool_writer_t *w, cap_error_t *err)
 
 
 int
+cap_spool_writer_live(const cap_spool_writer_t *w)
+{
+    return (w->fd != -1 && !w->broken) || w->staged;
+}
+
+
+int
 cap_spool_sync_pending(const cap_spool_writer_t *w)
 {
     return w->nleaving || (w->fd != -1 && w->dirty) || w->dir_dirty;

@@ -706,11 +706,14 @@ test_stage(void)
     ok(rc == CAP_SPOOL_FULL && w.full == 1 && w.staged == 0
        && w.offset == before && file_size(&dir, seg) == before,
        "a flush over the file size limit is FULL, and leaves nothing");
+    ok(!cap_spool_writer_live(&w),
+       "the writer will not append to that segment again");
 
     rc = append_rec_staged(&w, 6, &start, &end, &err);
     ok(rc == CAP_OK && start.seq == seq + 1
-       && start.offset == CAP_SPOOL_FILE_HEADER,
-       "the next record starts a new segment");
+       && start.offset == CAP_SPOOL_FILE_HEADER
+       && cap_spool_writer_live(&w),
+       "the next record starts a new segment, which is live");
     ok(end.offset > 0 && cap_spool_flush(&w, &err) == CAP_OK,
        "and is flushed");
 

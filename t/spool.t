@@ -337,6 +337,70 @@ subtest 'a full spool answers 503, and loses nothing answered 200' => sub {
     $t->done;
 };
 
+subtest 'a disk that fills up: 503, nothing answered 200 lost, room again' =>
+sub {
+    my $t = CaptureTest->new;
+    my $mnt = $t->dir . '/small';
+    mkdir $mnt;
+
+    # a file system of 256 KB for the spool alone (root only)
+    unless ($> == 0
+            && system("mount -t tmpfs -o size=256k tmpfs $mnt 2>/dev/null")
+               == 0)
+    {
+        plan skip_all => 'a small tmpfs cannot be mounted here (needs root)';
+    }
+
+    my $ok = eval {
+        my $s = StandIn->new(dir => $t->dir);
+        my $conf = conf($s, 'max_size=64m segment_size=1m');
+        $conf =~ s{%%DIR%%/spool}{$mnt/spool};
+        $t->write_conf($conf);
+        $t->start;
+
+        $s->refuse;
+
+        # a segment larger than the disk: it fills while writing records
+        my (@sent, @refused);
+        for (1 .. 200) {
+            my $r = send_events($t, 5);
+            if ($r->[0] == 200) {
+                push @sent, @{$r->[1]};
+                next;
+            }
+            push @refused, $r->[2];
+            last if @refused == 5;
+        }
+
+        ok(@refused, 'requests were refused once the disk was full ('
+            . scalar(@sent) . ' events accepted before)') or return 1;
+        is(scalar(grep { $_->{status} == 503 } @refused), scalar @refused,
+           'each with 503');
+        ok(!grep({ !$_->{headers}{'retry-after'} } @refused),
+           'and Retry-After');
+        like($refused[0]{body}, qr/the spool could not be written/,
+             'the write of the records failed: the reason');
+        like($t->error_log, qr/capture spool: .*No space left on device/,
+             'logged, with the system\'s reason');
+
+        $s->accept;
+        ok(wait_for(sub { my $g = received($s); !grep { !$g->{$_} } @sent },
+                    15), 'every event answered 200 is delivered');
+
+        ok(wait_for(sub { send_events($t, 1)->[0] == 200 }, 15),
+           'room again once delivered')
+            or diag(join "\n", (split /\n/, $t->error_log)[-15 .. -1],
+                    `ls -la $mnt/spool`);
+
+        $t->done;
+        1;
+    };
+
+    my $e = $@;
+    system("umount -l $mnt");
+    die $e unless $ok;
+};
+
 subtest 'overflow=drop_oldest: the oldest go, counted, the client gets 200' =>
 sub {
     my $t = CaptureTest->new;

@@ -61,6 +61,22 @@ sub send_events {
     return [$r->{status}, \@uuids, $r];
 }
 
+# "n" requests of "k" events each; the uuids of those answered 200 (the
+# status of any other is shown)
+sub send_requests {
+    my ($t, $n, $k) = @_;
+    my @sent;
+    for my $i (1 .. $n) {
+        my $r = send_events($t, $k);
+        if ($r->[0] == 200) {
+            push @sent, @{$r->[1]};
+        } else {
+            diag("request $i: $r->[0]");
+        }
+    }
+    return @sent;
+}
+
 sub status {
     my ($t) = @_;
     return JSON::PP->new->decode($t->request(path => '/status')->{body});
@@ -188,12 +204,7 @@ EOF
     $up->refuse;
     $down->refuse;
 
-    my @sent;
-    for (1 .. 10) {
-        my $r = send_events($t, 5);
-        is($r->[0], 200, "request $_: 200") unless $r->[0] == 200;
-        push @sent, @{$r->[1]};
-    }
+    my @sent = send_requests($t, 10, 5);
     is(scalar @sent, 50, 'fifty events accepted with both down');
 
     $t->stop;
@@ -228,11 +239,7 @@ subtest 'kill -9 of a worker, sync=always: nothing answered 200 lost' => sub {
 
     $s->refuse;
 
-    my @sent;
-    for (1 .. 5) {
-        my $r = send_events($t, 4);
-        push @sent, @{$r->[1]} if $r->[0] == 200;
-    }
+    my @sent = send_requests($t, 5, 4);
     is(scalar @sent, 20, 'twenty events answered 200');
 
     my ($worker) = grep { $_ != $t->pid }
@@ -261,12 +268,7 @@ subtest 'a full queue: the events wait on disk, not in a 503' => sub {
 
     $s->refuse;
 
-    my @sent;
-    for (1 .. 40) {
-        my $r = send_events($t, 3);
-        is($r->[0], 200, "request $_: 200") unless $r->[0] == 200;
-        push @sent, @{$r->[1]} if $r->[0] == 200;
-    }
+    my @sent = send_requests($t, 40, 3);
     is(scalar @sent, 120, 'all 120 events answered 200, with a queue of 10');
 
     sleep 0.3;
@@ -411,12 +413,7 @@ sub {
 
     $s->refuse;
 
-    my @sent;
-    for (1 .. 60) {
-        my $r = send_events($t, 2);
-        is($r->[0], 200, "request $_: 200") unless $r->[0] == 200;
-        push @sent, @{$r->[1]} if $r->[0] == 200;
-    }
+    my @sent = send_requests($t, 60, 2);
     is(scalar @sent, 120, 'every request answered 200');
 
     my $st = status($t)->{spool};
@@ -448,12 +445,7 @@ sub {
 
     $s->refuse;
 
-    my @sent;
-    for (1 .. 60) {
-        my $r = send_events($t, 2);
-        is($r->[0], 200, "request $_: 200") unless $r->[0] == 200;
-        push @sent, @{$r->[1]} if $r->[0] == 200;
-    }
+    my @sent = send_requests($t, 60, 2);
     is(scalar @sent, 120, 'every request answered 200');
 
     my $st = status($t)->{spool};
@@ -489,11 +481,7 @@ sub {
 
     $s->refuse;
 
-    my @sent;
-    for (1 .. 30) {
-        my $r = send_events($t, 1);
-        push @sent, @{$r->[1]} if $r->[0] == 200;
-    }
+    my @sent = send_requests($t, 30, 1);
     is(scalar @sent, 30, 'thirty events accepted');
 
     $t->stop;

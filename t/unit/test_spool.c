@@ -72,6 +72,8 @@ static int append_rec(cap_spool_writer_t *w, size_t i, cap_spool_pos_t *start,
     cap_spool_pos_t *end, cap_error_t *err);
 static int append_rec_staged(cap_spool_writer_t *w, size_t i,
     cap_spool_pos_t *start, cap_spool_pos_t *end, cap_error_t *err);
+static int put_rec(cap_spool_writer_t *w, size_t i, int staged,
+    cap_spool_pos_t *start, cap_spool_pos_t *end, cap_error_t *err);
 static int check_payload(cap_str_t *payload, size_t *idx);
 static int read_reader(cap_spool_reader_t *r, got_t *g);
 static void read_fd(int fd, const cap_str_t *writer, uint64_t seq, got_t *g);
@@ -258,23 +260,22 @@ static int
 append_rec(cap_spool_writer_t *w, size_t i, cap_spool_pos_t *start,
     cap_spool_pos_t *end, cap_error_t *err)
 {
-    size_t       nd;
-    cap_str_t    parts[2];
-    cap_uchar_t  names[256], text[1024];
-
-    nd = 1 + i % 3;
-
-    parts[0].data = names;
-    parts[0].len = cap_spool_names_write(names, dests, nd) - names;
-    parts[1].data = text;
-    parts[1].len = rec_text(i, text);
-
-    return cap_spool_append(w, parts, 2, start, end, err);
+    return put_rec(w, i, 0, start, end, err);
 }
 
 
 static int
 append_rec_staged(cap_spool_writer_t *w, size_t i, cap_spool_pos_t *start,
+    cap_spool_pos_t *end, cap_error_t *err)
+{
+    return put_rec(w, i, 1, start, end, err);
+}
+
+
+/* record "i" for 1 to 3 destinations: appended, or staged */
+
+static int
+put_rec(cap_spool_writer_t *w, size_t i, int staged, cap_spool_pos_t *start,
     cap_spool_pos_t *end, cap_error_t *err)
 {
     size_t       nd;
@@ -288,7 +289,11 @@ append_rec_staged(cap_spool_writer_t *w, size_t i, cap_spool_pos_t *start,
     parts[1].data = text;
     parts[1].len = rec_text(i, text);
 
-    return cap_spool_stage(w, parts, 2, start, end, err);
+    if (staged) {
+        return cap_spool_stage(w, parts, 2, start, end, err);
+    }
+
+    return cap_spool_append(w, parts, 2, start, end, err);
 }
 
 

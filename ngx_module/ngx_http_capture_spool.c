@@ -198,7 +198,8 @@ static void ngx_http_capture_spool_write_handler(ngx_event_t *ev);
 static void ngx_http_capture_spool_write(ngx_http_capture_spool_t *sp);
 static void ngx_http_capture_spool_sync_handler(ngx_event_t *ev);
 static void ngx_http_capture_spool_sync(ngx_http_capture_spool_t *sp);
-static void ngx_http_capture_spool_answer(ngx_array_t *requests);
+static void ngx_http_capture_spool_answer(ngx_array_t *requests,
+    cap_error_t *err);
 #if (NGX_THREADS)
 static void ngx_http_capture_spool_swap(ngx_array_t *a, ngx_array_t *b);
 static ngx_int_t ngx_http_capture_spool_sync_post(
@@ -1015,10 +1016,9 @@ ngx_http_capture_spool_write_handler(ngx_event_t *ev)
 static void
 ngx_http_capture_spool_write(ngx_http_capture_spool_t *sp)
 {
-    ngx_int_t             rc;
-    ngx_uint_t            i, n;
+    ngx_uint_t            i;
     cap_error_t           err;
-    ngx_http_request_t  **rp, **wp, *chunk[64];
+    ngx_http_request_t  **rp, **wp;
 
     if (cap_spool_flush(&sp->writer, &err) != CAP_OK) {
         ngx_http_capture_spool_error(sp->log, NGX_LOG_ERR, &err);
@@ -1029,28 +1029,12 @@ ngx_http_capture_spool_write(ngx_http_capture_spool_t *sp)
                       "transient error, please retry: the spool could not "
                       "be written");
 
-        /* finalizing may bring new requests: the list is taken as it is */
-
-        while (sp->staged.nelts) {
-            n = ngx_min(sp->staged.nelts, 64);
-            rp = sp->staged.elts;
-
-            ngx_memcpy(chunk, rp, n * sizeof(ngx_http_request_t *));
-            ngx_memmove(rp, rp + n,
-                        (sp->staged.nelts - n) * sizeof(ngx_http_request_t *));
-            sp->staged.nelts -= n;
-
-            for (i = 0; i < n; i++) {
-                rc = ngx_http_capture_answer_refused(chunk[i], &err);
-                ngx_http_finalize_request(chunk[i], rc);
-            }
-        }
-
+        ngx_http_capture_spool_answer(&sp->staged, &err);
         return;
     }
 
     if (sp->conf->sync != NGX_HTTP_CAPTURE_SPOOL_ALWAYS) {
-        ngx_http_capture_spool_answer(&sp->staged);
+        ngx_http_capture_spool_answer(&sp->staged, NULL);
         return;
     }
 
@@ -1103,24 +1087,26 @@ ngx_http_capture_spool_sync_handler(ngx_event_t *ev)
         /* nothing to sync, or no thread: at once */
 
         ngx_http_capture_spool_sync(sp);
-        ngx_http_capture_spool_answer(&sp->syncing);
+        ngx_http_capture_spool_answer(&sp->syncing, NULL);
         return;
     }
 #endif
 
     ngx_http_capture_spool_sync(sp);
-    ngx_http_capture_spool_answer(&sp->waiting);
+    ngx_http_capture_spool_answer(&sp->waiting, NULL);
 }
 
 
 /*
- * The answers may bring new requests (pipelined on a connection), which
- * must wait for the next sync: the list is taken as it is now.
+ * The requests are answered: accepted, or with "err" refused.  The
+ * answers may bring new requests (pipelined on a connection), which
+ * must wait for the next write or sync: the list is taken as it is now.
  */
 
 static void
-ngx_http_capture_spool_answer(ngx_array_t *requests)
+ngx_http_capture_spool_answer(ngx_array_t *requests, cap_error_t *err)
 {
+    ngx_int_t             rc;
     ngx_uint_t            i, k, n, total;
     ngx_http_request_t  **rp, *chunk[64];
 
@@ -1135,8 +1121,10 @@ ngx_http_capture_spool_answer(ngx_array_t *requests)
         ngx_memcpy(chunk, rp + i, n * sizeof(ngx_http_request_t *));
 
         for (k = 0; k < n; k++) {
-            ngx_http_finalize_request(chunk[k],
-                                      ngx_http_capture_answer_synced(chunk[k]));
+            rc = err ? ngx_http_capture_answer_refused(chunk[k], err)
+                     : ngx_http_capture_answer_synced(chunk[k]);
+
+            ngx_http_finalize_request(chunk[k], rc);
         }
     }
 
@@ -1246,7 +1234,7 @@ ngx_http_capture_spool_sync_done(ngx_event_t *ev)
                       sp->writer.id.len, sp->writer.id.data);
     }
 
-    ngx_http_capture_spool_answer(&sp->syncing);
+    ngx_http_capture_spool_answer(&sp->syncing, NULL);
 
     /* requests that came meanwhile: the next sync is theirs */
 
@@ -1255,7 +1243,7 @@ ngx_http_capture_spool_sync_done(ngx_event_t *ev)
 
         if (ngx_http_capture_spool_sync_post(sp) != NGX_OK) {
             ngx_http_capture_spool_sync(sp);
-            ngx_http_capture_spool_answer(&sp->syncing);
+            ngx_http_capture_spool_answer(&sp->syncing, NULL);
         }
     }
 }
